@@ -1,0 +1,30 @@
+# Build settings shared by the core, the plugins and the tests.
+
+# Warnings are errors in the project's own code.
+function(switchboard_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror)
+endfunction()
+
+if(SWITCHBOARD_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# switchboard_add_plugin(NAME SOURCES ... [LIBS ...])
+# Builds libswitchboard-NAME.so beside the binary (bin/plugins) and installs it into
+# lib/switchboard/plugins. Only the entry point is exported.
+function(switchboard_add_plugin name)
+  cmake_parse_arguments(PLUGIN "" "" "SOURCES;LIBS" ${ARGN})
+  set(target switchboard-${name})
+  add_library(${target} MODULE ${PLUGIN_SOURCES})
+  target_link_libraries(${target} PRIVATE switchboard::core ${PLUGIN_LIBS})
+  set_target_properties(${target} PROPERTIES
+    PREFIX "lib"
+    OUTPUT_NAME "switchboard-${name}"
+    LIBRARY_OUTPUT_DIRECTORY ${SWITCHBOARD_PLUGIN_OUTPUT_DIR}
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON
+    INSTALL_RPATH "$ORIGIN/../..")
+  switchboard_warnings(${target})
+  install(TARGETS ${target} LIBRARY DESTINATION ${SWITCHBOARD_PLUGIN_INSTALL_DIR})
+endfunction()

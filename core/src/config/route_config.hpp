@@ -1,0 +1,57 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/diagnostics.hpp"
+#include "switchboard/template.hpp"
+
+namespace switchboard::core {
+
+enum class EndpointRole { Inbound, Step, Outbound };
+
+/// One `from`, step, `to` or dead letter entry, checked against its component's schema.
+struct EndpointConfig {
+  EndpointRole role = EndpointRole::Outbound;
+  std::string component;  ///< adapter or transform name
+  std::string label;      ///< `name:`, or the component name
+  std::optional<Expression> guard;
+  nlohmann::json options;  ///< normalised: defaults filled in, durations in ms, sizes in bytes
+  SourceLocation where;    ///< the component key
+  /// Where each option's value was written, by dotted path ("" for a value-form component).
+  std::map<std::string, SourceLocation> option_locations;
+};
+
+struct RetryPolicy {
+  int attempts = 1;  ///< tries in all, the first included
+  std::chrono::milliseconds delay{200};
+  double backoff = 2.0;
+  std::chrono::milliseconds max_delay{10'000};
+};
+
+struct RouteConfig {
+  std::string id;
+  std::string description;
+  SourceLocation where;
+  EndpointConfig from;
+  std::vector<EndpointConfig> steps;
+  std::vector<EndpointConfig> to;
+  std::optional<EndpointConfig> dead_letter;
+  /// Index into `to` whose result answers a request-reply inbound; -1 for `last`, -2 for `none`.
+  int reply = -1;
+  int concurrency = 1;
+  int queue = 1024;
+  std::chrono::milliseconds timeout{30'000};
+  RetryPolicy retry;
+};
+
+inline constexpr int kReplyLast = -1;
+inline constexpr int kReplyNone = -2;
+
+}  // namespace switchboard::core

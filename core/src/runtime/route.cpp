@@ -1,0 +1,328 @@
+#include "runtime/route.hpp"
+
+#include <cmath>
+
+namespace switchboard::core {
+
+struct Route::Flight {
+  Message message;
+  Message original;  // as it entered, for the dead letter endpoint
+  Completion done;
+  Scheduler::Clock::time_point deadline;
+  bool steps_done = false;
+  std::size_t next = 0;  // the outbound endpoint to run next
+  int attempt = 0;       // attempts made at `next`
+  std::optional<Message> reply;
+};
+
+namespace {
+
+template <typename T, typename Factory>
+std::unique_ptr<T> instantiate(const EndpointConfig& endpoint, const Factory& factory, const std::string& route_id,
+                               Diagnostics& diagnostics) {
+  try {
+    auto instance = factory(Options(endpoint.options, Scope{route_id}));
+    if (!instance) diagnostics.error(endpoint.where, "'" + endpoint.component + "' returned no instance");
+    return instance;
+  } catch (const OptionError& e) {
+    SourceLocation where = endpoint.where;
+    if (auto it = endpoint.option_locations.find(e.option()); it != endpoint.option_locations.end()) {
+      where = it->second;
+      if (e.columnOffset() >= 0) where.column += e.columnOffset();
+    }
+    diagnostics.error(where, e.what());
+  } catch (const std::exception& e) {
+    diagnostics.error(endpoint.where, e.what());
+  }
+  return nullptr;
+}
+
+std::string codeName(Status::Code code) {
+  switch (code) {
+    case Status::Code::Ok: return "ok";
+    case Status::Code::Drop: return "drop";
+    case Status::Code::BadInput: return "bad input";
+    case Status::Code::Transient: return "transient";
+    case Status::Code::Permanent: return "permanent";
+    case Status::Code::Timeout: return "timeout";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Route::Route(const RouteConfig& config, Scheduler& scheduler) : config_(config), scheduler_(scheduler) {
+  capacity_ = static_cast<std::size_t>(config_.queue) + static_cast<std::size_t>(config_.concurrency);
+}
+
+std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& registry, Scheduler& scheduler,
+                                     Diagnostics& diagnostics) {
+  const auto before = diagnostics.size();
+  std::unique_ptr<Route> route(new Route(config, scheduler));
+  if (const auto* component = registry.inbound(config.from.component)) {
+    route->inbound_ = instantiate<InboundAdapter>(config.from, component->factory, config.id, diagnostics);
+  }
+  for (const auto& step : config.steps) {
+    if (const auto* component = registry.transform(step.component)) {
+      route->steps_.push_back({step, instantiate<Transform>(step, component->factory, config.id, diagnostics)});
+    }
+  }
+  for (const auto& target : config.to) {
+    if (const auto* component = registry.outbound(target.component)) {
+      route->to_.push_back({target, instantiate<OutboundAdapter>(target, component->factory, config.id, diagnostics)});
+    }
+  }
+  if (config.dead_letter) {
+    if (const auto* component = registry.outbound(config.dead_letter->component)) {
+      route->dead_letter_.emplace(Endpoint<OutboundAdapter>{
+          *config.dead_letter,
+          instantiate<OutboundAdapter>(*config.dead_letter, component->factory, config.id, diagnostics)});
+    }
+  }
+  if (diagnostics.size() != before) return nullptr;
+  return route;
+}
+
+Route::~Route() {
+  stopIntake();
+  stopWorkers();
+}
+
+std::string Route::banner() const {
+  std::string text = "route " + config_.id + ": " + inbound_->describe() + " -> ";
+  if (to_.size() == 1) return text + to_[0].instance->describe();
+  return text + std::to_string(to_.size()) + " outbound";
+}
+
+void Route::start() {
+  {
+    std::lock_guard lock(mutex_);
+    intake_open_ = true;
+    workers_stopping_ = false;
+  }
+  for (int i = 0; i < config_.concurrency; ++i) workers_.emplace_back([this] { workerLoop(); });
+  inbound_->start(*this);
+  inbound_started_ = true;
+}
+
+void Route::stopIntake() {
+  {
+    std::lock_guard lock(mutex_);
+    intake_open_ = false;
+  }
+  room_.notify_all();
+  if (inbound_started_) {
+    inbound_->stop();
+    inbound_started_ = false;
+  }
+}
+
+bool Route::drain(Scheduler::Clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  return room_.wait_until(lock, deadline, [this] { return admitted_ == 0; });
+}
+
+void Route::stopWorkers() {
+  {
+    std::lock_guard lock(mutex_);
+    workers_stopping_ = true;
+  }
+  work_ready_.notify_all();
+  const bool drained = inFlight() == 0;
+  for (auto& worker : workers_) {
+    if (drained) {
+      worker.join();
+    } else {
+      worker.detach();  // it may be stuck in a plugin call; the process is about to end
+    }
+  }
+  workers_.clear();
+}
+
+std::size_t Route::inFlight() const {
+  std::lock_guard lock(mutex_);
+  return admitted_;
+}
+
+Message Route::newMessage() { return Message(newUuid()); }
+
+void Route::admit(Message message, Completion done, std::unique_lock<std::mutex>& lock) {
+  auto flight = std::make_shared<Flight>();
+  flight->original = message;
+  flight->message = std::move(message);
+  flight->done = std::move(done);
+  flight->deadline = Scheduler::Clock::now() + config_.timeout;
+  ++admitted_;
+  queue_.push_back(std::move(flight));
+  lock.unlock();
+  work_ready_.notify_one();
+}
+
+Intake::Admission Route::offer(Message message, Completion done) {
+  std::unique_lock lock(mutex_);
+  if (!intake_open_) return Admission::Closed;
+  if (admitted_ >= capacity_) return Admission::Full;
+  admit(std::move(message), std::move(done), lock);
+  return Admission::Accepted;
+}
+
+bool Route::deliver(Message message, Completion done) {
+  std::unique_lock lock(mutex_);
+  room_.wait(lock, [this] { return !intake_open_ || admitted_ < capacity_; });
+  if (!intake_open_) return false;
+  admit(std::move(message), std::move(done), lock);
+  return true;
+}
+
+bool Route::waitForRoom() {
+  std::unique_lock lock(mutex_);
+  room_.wait(lock, [this] { return !intake_open_ || admitted_ < capacity_; });
+  return intake_open_;
+}
+
+void Route::enqueue(std::shared_ptr<Flight> flight) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(flight));
+  }
+  work_ready_.notify_one();
+}
+
+void Route::workerLoop() {
+  for (;;) {
+    std::shared_ptr<Flight> flight;
+    {
+      std::unique_lock lock(mutex_);
+      work_ready_.wait(lock, [this] { return workers_stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left
+      flight = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    process(flight);
+  }
+}
+
+Status Route::runSteps(Flight& flight, std::string& where) {
+  for (auto& step : steps_) {
+    where = step.config.label;
+    if (step.config.guard && !step.config.guard->test(flight.message)) continue;
+    Status status = step.instance->apply(flight.message);
+    if (!status.isOk()) return status;
+  }
+  return Status::ok();
+}
+
+void Route::process(const std::shared_ptr<Flight>& flight) {
+  Flight& f = *flight;
+  std::string where;
+  try {
+    if (!f.steps_done) {
+      const Status status = runSteps(f, where);
+      if (status.code() == Status::Code::Drop) {
+        log(LogLevel::Debug, "message dropped by a filter", {{"route", config_.id}, {"message", f.message.id()}});
+        finish(f, Outcome{Outcome::Kind::Filtered, Status::ok(), std::nullopt});
+        return;
+      }
+      if (!status.isOk()) {
+        fail(flight, status, where);
+        return;
+      }
+      f.steps_done = true;
+    }
+    while (f.next < to_.size()) {
+      auto& endpoint = to_[f.next];
+      where = endpoint.config.label;
+      if (f.attempt == 0 && endpoint.config.guard && !endpoint.config.guard->test(f.message)) {
+        ++f.next;
+        continue;
+      }
+      if (Scheduler::Clock::now() >= f.deadline) {
+        fail(flight,
+             Status::timeout("route timeout of " + std::to_string(config_.timeout.count()) + "ms exceeded"), where);
+        return;
+      }
+      ++f.attempt;
+      Status status = endpoint.instance->send(f.message);
+      if (!status.isOk()) {
+        if (status.retryable() && f.attempt < config_.retry.attempts) {
+          const double factor = std::pow(config_.retry.backoff, f.attempt - 1);
+          const auto delay = std::min<std::chrono::milliseconds>(
+              std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(config_.retry.delay.count()) * factor)),
+              config_.retry.max_delay);
+          if (Scheduler::Clock::now() + delay < f.deadline) {
+            log(LogLevel::Warn, "attempt " + std::to_string(f.attempt) + " failed, retrying in " +
+                                    std::to_string(delay.count()) + "ms: " + status.message(),
+                {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
+            scheduler_.at(Scheduler::Clock::now() + delay, [this, flight] { enqueue(flight); });
+            return;
+          }
+        }
+        fail(flight, status, where);
+        return;
+      }
+      if (f.attempt > 1) {
+        log(LogLevel::Info, "delivered after " + std::to_string(f.attempt) + " attempts",
+            {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
+      }
+      if (config_.reply == static_cast<int>(f.next)) f.reply = f.message;
+      ++f.next;
+      f.attempt = 0;
+    }
+    if (config_.reply == kReplyLast) f.reply = f.message;
+    log(LogLevel::Debug, "delivered", {{"route", config_.id}, {"message", f.message.id()}});
+    finish(f, Outcome{Outcome::Kind::Delivered, Status::ok(), std::move(f.reply)});
+  } catch (const MessageError& e) {
+    fail(flight, Status::badInput(e.what()), where);
+  } catch (const std::exception& e) {
+    fail(flight, Status::permanent(std::string("'") + where + "' threw: " + e.what()), where);
+  } catch (...) {
+    fail(flight, Status::permanent("'" + where + "' threw a non-standard exception"), where);
+  }
+}
+
+void Route::fail(const std::shared_ptr<Flight>& flight, const Status& status, const std::string& endpoint) {
+  Flight& f = *flight;
+  const std::string attempts = std::to_string(std::max(f.attempt, 1));
+  log(LogLevel::Warn, "failed (" + codeName(status.code()) + ") after " + attempts + " attempt(s): " + status.message(),
+      {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", endpoint}});
+  if (!dead_letter_) {
+    finish(f, Outcome{Outcome::Kind::Failed, status, std::nullopt});
+    return;
+  }
+  Message letter = f.original;
+  letter.headers().set("error.message", status.message());
+  letter.headers().set("error.endpoint", endpoint);
+  letter.headers().set("error.attempts", attempts);
+  letter.headers().set("error.route", config_.id);
+  Status letter_status = Status::ok();
+  try {
+    letter_status = dead_letter_->instance->send(letter);
+  } catch (const std::exception& e) {
+    letter_status = Status::permanent(std::string("dead letter endpoint threw: ") + e.what());
+  }
+  if (letter_status.isOk()) {
+    log(LogLevel::Warn, "sent to the dead letter endpoint",
+        {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", dead_letter_->config.label}});
+    finish(f, Outcome{Outcome::Kind::DeadLettered, status, std::nullopt});
+  } else {
+    log(LogLevel::Error, "dead letter endpoint failed, message left unacknowledged: " + letter_status.message(),
+        {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", dead_letter_->config.label}});
+    finish(f, Outcome{Outcome::Kind::Failed, status, std::nullopt});
+  }
+}
+
+void Route::finish(Flight& flight, Outcome outcome) {
+  try {
+    if (flight.done) flight.done(std::move(outcome));
+  } catch (const std::exception& e) {
+    log(LogLevel::Error, std::string("inbound completion threw: ") + e.what(),
+        {{"route", config_.id}, {"message", flight.message.id()}});
+  }
+  {
+    std::lock_guard lock(mutex_);
+    --admitted_;
+  }
+  room_.notify_all();
+}
+
+}  // namespace switchboard::core

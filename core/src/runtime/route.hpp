@@ -1,0 +1,83 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "config/route_config.hpp"
+#include "plugin/registry.hpp"
+#include "runtime/scheduler.hpp"
+
+namespace switchboard::core {
+
+/// One running route: its inbound adapter feeds a bounded intake; `concurrency` workers run
+/// each message through the steps and outbound endpoints, retrying through the scheduler and
+/// ending at the dead letter endpoint; the inbound hears how each message ended.
+class Route final : public Intake {
+ public:
+  /// Constructs every adapter and transform of the route; reports what fails at its place.
+  static std::unique_ptr<Route> create(const RouteConfig& config, const Registry& registry, Scheduler& scheduler,
+                                       Diagnostics& diagnostics);
+  ~Route() override;
+
+  const std::string& id() const noexcept { return config_.id; }
+  /// "route orders-in: file ./in/*.json -> 2 outbound"
+  std::string banner() const;
+
+  /// Starts the workers, then the inbound. Throws std::runtime_error when the inbound cannot start.
+  void start();
+  /// Stops the inbound and closes the intake: nothing new enters.
+  void stopIntake();
+  /// Waits until every admitted message finished, or `deadline`; true when none is left.
+  bool drain(Scheduler::Clock::time_point deadline);
+  /// Stops the workers. Call after drain; a worker stuck in a plugin call is left behind.
+  void stopWorkers();
+  std::size_t inFlight() const;
+
+  Message newMessage() override;
+  Admission offer(Message message, Completion done) override;
+  bool deliver(Message message, Completion done) override;
+  bool waitForRoom() override;
+
+ private:
+  template <typename T>
+  struct Endpoint {
+    EndpointConfig config;
+    std::unique_ptr<T> instance;
+  };
+  struct Flight;
+
+  Route(const RouteConfig& config, Scheduler& scheduler);
+  void admit(Message message, Completion done, std::unique_lock<std::mutex>& lock);
+  void enqueue(std::shared_ptr<Flight> flight);
+  void workerLoop();
+  void process(const std::shared_ptr<Flight>& flight);
+  Status runSteps(Flight& flight, std::string& where);
+  void fail(const std::shared_ptr<Flight>& flight, const Status& status, const std::string& endpoint);
+  void finish(Flight& flight, Outcome outcome);
+
+  RouteConfig config_;
+  Scheduler& scheduler_;
+  std::unique_ptr<InboundAdapter> inbound_;
+  std::vector<Endpoint<Transform>> steps_;
+  std::vector<Endpoint<OutboundAdapter>> to_;
+  std::optional<Endpoint<OutboundAdapter>> dead_letter_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable room_;  // admission room, and the end of the drain
+  std::deque<std::shared_ptr<Flight>> queue_;
+  std::size_t admitted_ = 0;  // queued + being processed + waiting for a retry
+  std::size_t capacity_ = 0;
+  bool intake_open_ = false;
+  bool workers_stopping_ = false;
+  std::vector<std::thread> workers_;
+  bool inbound_started_ = false;
+};
+
+}  // namespace switchboard::core
