@@ -1,0 +1,13 @@
+#pragma once
+
+#include "switchboard/plugin.hpp"
+
+namespace switchboard::transforms {
+
+// Each transform registers itself through one of these, called by the plugin's entry point.
+void registerSetHeader(Registrar& registrar);
+void registerRemoveHeader(Registrar& registrar);
+void registerSetBody(Registrar& registrar);
+void registerFilter(Registrar& registrar);
+
+}  // namespace switchboard::transforms

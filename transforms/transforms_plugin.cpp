@@ -1,0 +1,14 @@
+// Entry point of libswitchboard-transforms.so: the built-in transforms.
+#include "transforms.hpp"
+
+namespace {
+void registerTransforms(switchboard::Registrar& registrar) {
+  using namespace switchboard::transforms;
+  registerSetHeader(registrar);
+  registerRemoveHeader(registrar);
+  registerSetBody(registrar);
+  registerFilter(registrar);
+}
+}  // namespace
+
+SWITCHBOARD_PLUGIN("transforms", "0.1.0", registerTransforms)
