@@ -10,21 +10,26 @@ if(SWITCHBOARD_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
-# switchboard_add_plugin(NAME SOURCES ... [LIBS ...])
-# Builds libswitchboard-NAME.so beside the binary (bin/plugins) and installs it into
-# lib/switchboard/plugins. Only the entry point is exported.
+# switchboard_add_plugin(NAME SOURCES ... [LIBS ...] [OUTPUT_DIRECTORY DIR] [NO_INSTALL])
+# Builds libswitchboard-NAME.so beside the binary (bin/plugins, or OUTPUT_DIRECTORY) and
+# installs it into lib/switchboard/plugins. Only the entry point is exported.
 function(switchboard_add_plugin name)
-  cmake_parse_arguments(PLUGIN "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(PLUGIN "NO_INSTALL" "OUTPUT_DIRECTORY" "SOURCES;LIBS" ${ARGN})
+  if(NOT PLUGIN_OUTPUT_DIRECTORY)
+    set(PLUGIN_OUTPUT_DIRECTORY ${SWITCHBOARD_PLUGIN_OUTPUT_DIR})
+  endif()
   set(target switchboard-${name})
   add_library(${target} MODULE ${PLUGIN_SOURCES})
   target_link_libraries(${target} PRIVATE switchboard::core ${PLUGIN_LIBS})
   set_target_properties(${target} PROPERTIES
     PREFIX "lib"
     OUTPUT_NAME "switchboard-${name}"
-    LIBRARY_OUTPUT_DIRECTORY ${SWITCHBOARD_PLUGIN_OUTPUT_DIR}
+    LIBRARY_OUTPUT_DIRECTORY ${PLUGIN_OUTPUT_DIRECTORY}
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
     INSTALL_RPATH "$ORIGIN/../..")
   switchboard_warnings(${target})
-  install(TARGETS ${target} LIBRARY DESTINATION ${SWITCHBOARD_PLUGIN_INSTALL_DIR})
+  if(NOT PLUGIN_NO_INSTALL)
+    install(TARGETS ${target} LIBRARY DESTINATION ${SWITCHBOARD_PLUGIN_INSTALL_DIR})
+  endif()
 endfunction()

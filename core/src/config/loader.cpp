@@ -309,12 +309,10 @@ class Checker {
   /// Normalises the default of an option that was not written.
   nlohmann::json defaultValue(const OptionSpec& spec) {
     std::map<std::string, SourceLocation> unused;
-    YAML::Node node = YAML::Load(spec.default_value);
-    if (spec.type == OptionType::String || spec.type == OptionType::Template ||
-        spec.type == OptionType::Expression || spec.type == OptionType::Enum ||
-        spec.type == OptionType::Duration || spec.type == OptionType::Size) {
-      node = YAML::Node(spec.default_value);
-    }
+    // Lists and maps are written in YAML flow style ("[POST]"); everything else is one scalar.
+    const bool structured = spec.type == OptionType::StringList || spec.type == OptionType::StringMap ||
+                            spec.type == OptionType::TemplateMap || spec.type == OptionType::Object;
+    YAML::Node node = structured ? YAML::Load(spec.default_value) : YAML::Node(spec.default_value);
     Diagnostics scratch;
     Checker inner(file_, scratch);
     auto value = inner.option(spec, node, SourceLocation{}, unused, spec.name);

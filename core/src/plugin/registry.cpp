@@ -93,44 +93,65 @@ bool Registry::loadFile(const std::filesystem::path& file) {
 
   PluginInfo info{descriptor->name, descriptor->version ? descriptor->version : "", path, {}};
   loading_ = &info;
-  loading_errors_.clear();
+  pending_ = Pending{};
   try {
     descriptor->register_components(*this);
   } catch (const std::exception& e) {
-    loading_errors_.push_back(std::string("register function threw: ") + e.what());
+    pending_.errors.push_back(std::string("register function threw: ") + e.what());
   } catch (...) {
-    loading_errors_.push_back("register function threw a non-standard exception");
+    pending_.errors.push_back("register function threw a non-standard exception");
   }
   loading_ = nullptr;
-  for (auto& error : loading_errors_) failures_.push_back(PluginFailure{path, std::move(error)});
-  if (!loading_errors_.empty() && info.components.empty()) return false;
+  Pending pending = std::move(pending_);
+  if (!pending.errors.empty()) {
+    // All or nothing: a plugin that cannot register everything registers nothing.
+    std::string error;
+    for (const auto& e : pending.errors) error += (error.empty() ? "" : "; ") + e;
+    return fail(error);
+  }
+  for (auto& c : pending.inbound) inbound_.emplace(c.spec.name, std::move(c));
+  for (auto& c : pending.outbound) outbound_.emplace(c.spec.name, std::move(c));
+  for (auto& c : pending.transforms) transforms_.emplace(c.spec.name, std::move(c));
   plugins_.push_back(std::move(info));
   handles_.push_back(std::move(handle));
   return true;
 }
 
 template <typename Factory>
-void Registry::add(std::map<std::string, Component<Factory>, std::less<>>& into, std::string_view kind,
-                   ComponentSpec spec, Factory factory) {
+void Registry::add(std::map<std::string, Component<Factory>, std::less<>>& registered,
+                   std::vector<Component<Factory>>& pending, std::string_view kind, ComponentSpec spec,
+                   Factory factory) {
   const std::string file = loading_ ? loading_->file : std::string("(built in)");
-  if (auto it = into.find(spec.name); it != into.end()) {
-    loading_errors_.push_back("duplicate " + std::string(kind) + " '" + spec.name + "': already provided by " +
+  if (auto it = registered.find(spec.name); it != registered.end()) {
+    pending_.errors.push_back("duplicate " + std::string(kind) + " '" + spec.name + "': already provided by " +
                               it->second.plugin_file);
     return;
   }
+  for (const auto& other : pending) {
+    if (other.spec.name == spec.name) {
+      pending_.errors.push_back("registers " + std::string(kind) + " '" + spec.name + "' twice");
+      return;
+    }
+  }
   if (loading_) loading_->components.push_back(std::string(kind) + " " + spec.name);
-  auto name = spec.name;
-  into.emplace(std::move(name), Component<Factory>{std::move(spec), std::move(factory), file});
+  pending.push_back(Component<Factory>{std::move(spec), std::move(factory), file});
+  // Components added outside a plugin's register function (tests, embedding) join at once.
+  if (!loading_) {
+    auto component = std::move(pending.back());
+    pending.pop_back();
+    auto name = component.spec.name;
+    registered.emplace(std::move(name), std::move(component));
+  }
 }
 
 void Registry::addInbound(ComponentSpec spec, InboundFactory factory) {
-  add(inbound_, "inbound", std::move(spec), std::move(factory));
+  add(inbound_, pending_.inbound, "inbound", std::move(spec), std::move(factory));
 }
 void Registry::addOutbound(ComponentSpec spec, OutboundFactory factory) {
-  add(outbound_, "outbound", std::move(spec), std::move(factory));
+  add(outbound_, pending_.outbound, "outbound", std::move(spec), std::move(factory));
 }
 void Registry::addTransform(ComponentSpec spec, TransformFactory factory) {
-  add(transforms_, "transform", std::move(spec), std::move(factory));
+  add(transforms_, pending_.transforms, "transform", std::move(spec), std::move(factory));
 }
 
 namespace {

@@ -66,8 +66,16 @@ class Registry final : public Registrar {
 
  private:
   template <typename Factory>
-  void add(std::map<std::string, Component<Factory>, std::less<>>& into, std::string_view kind,
-           ComponentSpec spec, Factory factory);
+  void add(std::map<std::string, Component<Factory>, std::less<>>& registered,
+           std::vector<Component<Factory>>& pending, std::string_view kind, ComponentSpec spec, Factory factory);
+
+  /// What the plugin being loaded registered; it joins the registry only if all of it can.
+  struct Pending {
+    std::vector<Component<InboundFactory>> inbound;
+    std::vector<Component<OutboundFactory>> outbound;
+    std::vector<Component<TransformFactory>> transforms;
+    std::vector<std::string> errors;
+  };
 
   // Declared first so that it is destroyed last: the components below hold plugin code.
   std::vector<std::unique_ptr<void, int (*)(void*)>> handles_;
@@ -78,7 +86,7 @@ class Registry final : public Registrar {
   std::vector<PluginFailure> failures_;
   std::vector<std::string> seen_file_names_;
   PluginInfo* loading_ = nullptr;  // the plugin whose register function is running
-  std::vector<std::string> loading_errors_;
+  Pending pending_;
 };
 
 }  // namespace switchboard::core

@@ -1,0 +1,110 @@
+"""Starts the real switchboard binary for integration tests and reads its JSON log."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+SOURCE_DIR = Path(os.environ.get("SWITCHBOARD_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+BIN = os.environ.get("SWITCHBOARD_BIN", str(SOURCE_DIR / "build" / "bin" / "switchboard"))
+TEST_PLUGINS = os.environ.get("SWITCHBOARD_TEST_PLUGINS", str(SOURCE_DIR / "build" / "tests" / "test-plugins"))
+BAD_PLUGINS = os.environ.get("SWITCHBOARD_BAD_PLUGINS", str(SOURCE_DIR / "build" / "tests" / "bad-plugins"))
+DUP_PLUGINS = os.environ.get("SWITCHBOARD_DUP_PLUGINS", str(SOURCE_DIR / "build" / "tests" / "dup-plugins"))
+
+
+def wait_for(condition, timeout, interval=0.05, what="condition"):
+    """Polls `condition` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def visible_files(directory):
+    """Regular files under `directory`, relative, skipping dot files and dot directories."""
+    root = Path(directory)
+    if not root.exists():
+        return []
+    found = []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if path.is_file():
+            found.append(relative)
+    return found
+
+
+class Bus:
+    """One `switchboard run` process with its log captured to a file."""
+
+    def __init__(self, routes, workdir, args=(), env=None, plugins=(TEST_PLUGINS,)):
+        self.workdir = Path(workdir)
+        self.routes = routes
+        self.args = list(args)
+        self.env = dict(os.environ, **(env or {}))
+        self.plugins = list(plugins)
+        self.process = None
+        self.log_path = None
+
+    def start(self, wait_ready=True):
+        fd, self.log_path = tempfile.mkstemp(prefix="switchboard-", suffix=".log", dir=self.workdir)
+        os.close(fd)
+        command = [BIN, "run", str(self.routes), "--log-format", "json"] + self.args
+        for directory in self.plugins:
+            command += ["--plugins", directory]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=self.env)
+        if wait_ready:
+            wait_for(lambda: self.find("ready:") or self.process.poll() is not None, 20, what="bus ready")
+            if self.process.poll() is not None:
+                raise AssertionError(f"bus exited with {self.process.returncode}:\n{self.log_text()}")
+        return self
+
+    def log_text(self):
+        return Path(self.log_path).read_text(errors="replace") if self.log_path else ""
+
+    def log_lines(self):
+        lines = []
+        for line in self.log_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                lines.append({"msg": line})
+        return lines
+
+    def find(self, text):
+        return [line for line in self.log_lines() if text in line.get("msg", "")]
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Sends `sig` and waits; returns (exit code, seconds taken)."""
+        if self.process is None or self.process.poll() is not None:
+            return (self.process.returncode if self.process else None), 0.0
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise AssertionError(f"bus did not stop within {timeout}s after signal {sig}")
+        return self.process.returncode, time.monotonic() - started
+
+    def kill9(self):
+        self.process.kill()
+        self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
