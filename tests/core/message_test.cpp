@@ -17,7 +17,9 @@ using switchboard::MessageError;
 
 namespace {
 
-std::vector<Headers::Entry> entries(const Headers& headers) { return {headers.begin(), headers.end()}; }
+std::vector<Headers::Entry> entries(const Headers& headers) {
+  return {headers.begin(), headers.end()};
+}
 
 }  // namespace
 

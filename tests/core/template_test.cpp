@@ -39,7 +39,9 @@ std::optional<SyntaxError> compileError(std::string_view text) {
   return std::nullopt;
 }
 
-std::time_t utcNow() { return std::time(nullptr); }
+std::time_t utcNow() {
+  return std::time(nullptr);
+}
 
 std::string formatUtc(std::time_t when, const char* format) {
   std::tm utc{};
@@ -166,7 +168,8 @@ TEST_CASE("${now:FORMAT} formats the current UTC time with strftime", "[template
   const auto before = utcNow();
   const auto text = render("day-${now:%Y%m%d}.log", message);
   const auto after = utcNow();
-  CHECK((text == "day-" + formatUtc(before, "%Y%m%d") + ".log" || text == "day-" + formatUtc(after, "%Y%m%d") + ".log"));
+  CHECK(
+      (text == "day-" + formatUtc(before, "%Y%m%d") + ".log" || text == "day-" + formatUtc(after, "%Y%m%d") + ".log"));
 
   const auto year = render("${now:%Y}", message);
   CHECK((year == formatUtc(before, "%Y") || year == formatUtc(after, "%Y")));
@@ -186,8 +189,7 @@ TEST_CASE("${uuid} is a fresh UUID on every render", "[template]") {
 
 TEST_CASE("${xpath:...} reads the XML body", "[template][xpath]") {
   Message message("m");
-  message.setBody(R"(<order type="rush"><id>42</id><item>a</item><item>b</item><empty/></order>)",
-                  "application/xml");
+  message.setBody(R"(<order type="rush"><id>42</id><item>a</item><item>b</item><empty/></order>)", "application/xml");
 
   CHECK(render("${xpath:/order/id}", message) == "42");
   CHECK(render("${xpath:/order/@type}", message) == "rush");
@@ -284,15 +286,15 @@ TEST_CASE("malformed references are SyntaxErrors at the problem", "[template][sy
     std::size_t offset;
   };
   const Case cases[] = {
-      {"${body.}", 7},       // no field name after '.'
-      {"${body..a}", 7},     // empty field name
-      {"${body[x]}", 7},     // neither index nor quoted name
-      {"${body[1}", 8},      // missing ']'
-      {"${body['a]}", 7},    // unterminated quoted name, at its quote
-      {"${header.}", 9},     // no header name
-      {"${prop.}", 7},       // no property name
-      {"${now:}", 6},        // no format
-      {"x ${bodyx}", 4},     // not body: an unknown reference
+      {"${body.}", 7},     // no field name after '.'
+      {"${body..a}", 7},   // empty field name
+      {"${body[x]}", 7},   // neither index nor quoted name
+      {"${body[1}", 8},    // missing ']'
+      {"${body['a]}", 7},  // unterminated quoted name, at its quote
+      {"${header.}", 9},   // no header name
+      {"${prop.}", 7},     // no property name
+      {"${now:}", 6},      // no format
+      {"x ${bodyx}", 4},   // not body: an unknown reference
   };
   for (const auto& c : cases) {
     INFO(c.text);
@@ -316,10 +318,10 @@ TEST_CASE("an unknown reference close to a known one suggests it", "[template][s
     const char* suggestion;
   };
   const Case cases[] = {
-      {"${heder.x}", "did you mean '${header.NAME}'?"},  {"${hedr.x}", "did you mean '${header.NAME}'?"},
-      {"${prp.x}", "did you mean '${prop.NAME}'?"},      {"${bdy.a}", "did you mean '${body.path}'?"},
-      {"${xpth:/a}", "did you mean '${xpath:/path}'?"},  {"${mesage.id}", "did you mean '${message.id}'?"},
-      {"${route}", "did you mean '${route.id}'?"},       {"${uid}", "did you mean '${uuid}'?"},
+      {"${heder.x}", "did you mean '${header.NAME}'?"}, {"${hedr.x}", "did you mean '${header.NAME}'?"},
+      {"${prp.x}", "did you mean '${prop.NAME}'?"},     {"${bdy.a}", "did you mean '${body.path}'?"},
+      {"${xpth:/a}", "did you mean '${xpath:/path}'?"}, {"${mesage.id}", "did you mean '${message.id}'?"},
+      {"${route}", "did you mean '${route.id}'?"},      {"${uid}", "did you mean '${uuid}'?"},
       {"${header}", "did you mean '${header.NAME}'?"},
   };
   for (const auto& c : cases) {

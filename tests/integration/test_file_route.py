@@ -61,7 +61,9 @@ class FileRouteTest(unittest.TestCase):
         try:
             dropper.start()
             # Kill while files are moving: after some arrived, while more are claimed and waiting.
+            processing = self.inbox / ".processing"
             wait_for(lambda: len(visible_files(self.outbox)) >= 2000, 120, interval=0.01, what="2000 delivered")
+            wait_for(lambda: next(processing.rglob("*.dat"), None), 60, interval=0.001, what="a file in flight")
             bus.kill9()
             delivered_before_kill = len(visible_files(self.outbox))
             claimed_at_kill = [p for p in (self.inbox / ".processing").rglob("*.dat")]

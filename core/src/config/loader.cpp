@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -46,6 +47,40 @@ class Checker {
       return SourceLocation{file_, 0, 0, path};
     }
     return SourceLocation{file_, mark.line + 1, mark.column + 1, path};
+  }
+
+  /// Where the text of a scalar starts, so that an offset into it is a column: yaml-cpp marks
+  /// the opening quote of a quoted scalar and the `|` or `>` of a block scalar, whose text
+  /// starts on the next line that is not blank.
+  SourceLocation textAt(const YAML::Node& node, const std::string& path, const SourceLocation* fallback = nullptr) {
+    auto where = at(node, path, fallback);
+    if (!node.IsScalar() || node.Tag() != "!" || node.Mark().line < 0) return where;
+    const auto* line = sourceLine(where.line);
+    if (!line || where.column > static_cast<int>(line->size())) return where;
+    const char first = (*line)[where.column - 1];
+    if (first == '"' || first == '\'') {
+      ++where.column;
+    } else if (first == '|' || first == '>') {
+      for (int number = where.line + 1; (line = sourceLine(number)) != nullptr; ++number) {
+        const auto indent = line->find_first_not_of(' ');
+        if (indent == std::string::npos) continue;
+        where.line = number;
+        where.column = static_cast<int>(indent) + 1;
+        break;
+      }
+    }
+    return where;
+  }
+
+  /// Line `number` (1-based) of the file, read when first needed; null when there is none.
+  const std::string* sourceLine(int number) {
+    if (!source_) {
+      source_.emplace();
+      std::ifstream in(file_);
+      for (std::string line; std::getline(in, line);) source_->push_back(line);
+    }
+    if (number < 1 || number > static_cast<int>(source_->size())) return nullptr;
+    return &(*source_)[number - 1];
   }
 
   void error(const SourceLocation& where, std::string message) { diagnostics_.error(where, std::move(message)); }
@@ -268,7 +303,7 @@ class Checker {
         bool ok = true;
         std::size_t index = 0;
         for (const auto& item : node) {
-          auto item_where = at(item, where.path + "[" + std::to_string(index++) + "]", &where);
+          auto item_where = textAt(item, where.path + "[" + std::to_string(index++) + "]", &where);
           auto text = scalar(item, item_where, "a string");
           if (text) {
             list.push_back(*text);
@@ -288,7 +323,7 @@ class Checker {
         auto object = nlohmann::json::object();
         bool ok = true;
         for (const auto& [k, v] : entries(node, where.path)) {
-          auto item_where = at(v, join(where.path, k.Scalar()), &where);
+          auto item_where = textAt(v, join(where.path, k.Scalar()), &where);
           locations[key.empty() ? k.Scalar() : key + "." + k.Scalar()] = item_where;
           auto text = scalar(v, item_where, "a string", template_text);
           if (text) {
@@ -329,7 +364,7 @@ class Checker {
         error(where, "'" + spec.name + "' needs a value: " + only.doc);
         return false;
       }
-      endpoint.option_locations[""] = at(node, where.path, &where);
+      endpoint.option_locations[""] = textAt(node, where.path, &where);
       auto value = node.IsNull() ? nlohmann::json(nullptr)
                                  : option(only, node, endpoint.option_locations[""], endpoint.option_locations, "");
       if (value) endpoint.options = std::move(*value);
@@ -342,25 +377,26 @@ class Checker {
     }
     std::vector<std::string> names;
     for (const auto& option_spec : spec.options) names.push_back(option_spec.name);
+    std::set<std::string> written;  // reported where written when invalid, not again as missing
     if (node.IsMap()) {
       for (const auto& [key, value] : entries(node, where.path)) {
         const auto name = key.Scalar();
         const auto* option_spec = spec.find(name);
-        auto option_where = at(value, join(where.path, name), &where);
-        if (value.IsScalar() && value.Tag() == "!") ++option_where.column;  // point past the quote
+        const auto option_where = textAt(value, join(where.path, name), &where);
         if (!option_spec) {
           error(at(key, join(where.path, name)),
                 withSuggestion("unknown option '" + name + "' for '" + spec.name + "'", name, names) +
                     (names.empty() ? " (it takes no options)" : " (options: " + joinNames(names) + ")"));
           continue;
         }
+        written.insert(name);
         endpoint.option_locations[name] = option_where;
         auto converted = option(*option_spec, value, option_where, endpoint.option_locations, name);
         if (converted) endpoint.options[name] = std::move(*converted);
       }
     }
     for (const auto& option_spec : spec.options) {
-      if (endpoint.options.contains(option_spec.name)) continue;
+      if (endpoint.options.contains(option_spec.name) || written.count(option_spec.name)) continue;
       if (option_spec.required) {
         error(where, "missing required option '" + option_spec.name + "' for '" + spec.name + "' (" +
                          option_spec.doc + ")");
@@ -384,9 +420,9 @@ class Checker {
     for (const auto& [key, value] : entries(node, path)) {
       const auto name = key.Scalar();
       if (name == "when") {
-        const auto when_where = at(value, join(path, "when"));
+        const auto when_where = textAt(value, join(path, "when"));
         if (role == EndpointRole::Inbound) {
-          error(when_where, "'when' guards steps and outbound endpoints, not the inbound 'from'");
+          error(at(key, join(path, "when")), "'when' guards steps and outbound endpoints, not the inbound 'from'");
           continue;
         }
         auto text = scalar(value, when_where, "a guard expression", true);
@@ -395,7 +431,7 @@ class Checker {
           endpoint.guard = Expression::compile(*text, Scope{route_id});
         } catch (const SyntaxError& e) {
           auto at_offset = when_where;
-          at_offset.column += static_cast<int>(e.offset()) + (value.Tag() == "!" ? 1 : 0);
+          at_offset.column += static_cast<int>(e.offset());
           error(at_offset, std::string("invalid expression: ") + e.what());
         }
       } else if (name == "name") {
@@ -443,6 +479,10 @@ class Checker {
       std::string message = "unknown " + kind + " '" + endpoint.component + "'";
       if (const auto* failure = registry.failureFor(endpoint.component)) {
         message = kind + " '" + endpoint.component + "' is unavailable: plugin " + failure->file + " " + failure->error;
+      } else if (role == EndpointRole::Step &&
+                 (registry.inbound(endpoint.component) || registry.outbound(endpoint.component))) {
+        message += ": '" + endpoint.component + "' is an adapter; adapters go in 'from' and 'to', 'steps' take " +
+                   "transforms (known: " + joinNames(known) + ")";
       } else if (role != EndpointRole::Inbound && registry.inbound(endpoint.component)) {
         message += ": '" + endpoint.component + "' is an inbound adapter, it can only be used in 'from'";
       } else if (role == EndpointRole::Inbound && registry.outbound(endpoint.component)) {
@@ -460,6 +500,7 @@ class Checker {
  private:
   std::string file_;
   Diagnostics& diagnostics_;
+  std::optional<std::vector<std::string>> source_;
 };
 
 const std::vector<std::string> kRouteKeys = {"id", "description", "from", "steps", "to",
@@ -623,8 +664,8 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
       } else {
         const auto& to = fields["to"];
         if (!to.IsSequence() || to.size() == 0) {
-          c.error(c.at(to, path + ".to", &where),
-                  "expected a non-empty list of outbound endpoints, got " + kindOf(to));
+          c.error(c.at(to, path + ".to", &where), "expected a non-empty list of outbound endpoints, got " +
+                                                      (to.IsSequence() ? std::string("an empty list") : kindOf(to)));
         } else {
           std::size_t i = 0;
           for (const auto& target : to) {

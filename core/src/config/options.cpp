@@ -1,4 +1,5 @@
 #include <cctype>
+#include <limits>
 #include <stdexcept>
 
 #include "switchboard/options.hpp"
@@ -40,7 +41,12 @@ std::pair<double, std::string_view> splitUnit(std::string_view text) {
   if (i == 0) throw std::invalid_argument("expected a number");
   const std::string number(text.substr(0, i));
   std::size_t used = 0;
-  const double value = std::stod(number, &used);
+  double value = 0;
+  try {
+    value = std::stod(number, &used);
+  } catch (const std::out_of_range&) {
+    throw std::invalid_argument("number too large");
+  }
   if (used != number.size()) throw std::invalid_argument("malformed number");
   return {value, text.substr(i)};
 }
@@ -60,6 +66,9 @@ std::chrono::milliseconds parseDuration(std::string_view text) {
   } else {
     throw std::invalid_argument("unknown unit '" + std::string(unit) + "' (use ms, s, m or h)");
   }
+  if (millis >= static_cast<double>(std::numeric_limits<std::int64_t>::max())) {
+    throw std::invalid_argument("duration too large");
+  }
   return std::chrono::milliseconds(static_cast<std::int64_t>(millis));
 }
 
@@ -69,7 +78,11 @@ std::uint64_t parseSize(std::string_view text) {
       {"", 1},     {"B", 1},          {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0},
       {"KB", 1e3}, {"kB", 1e3},       {"MB", 1e6},      {"GB", 1e9}};
   for (const auto& [name, factor] : kUnits) {
-    if (unit == name) return static_cast<std::uint64_t>(value * factor);
+    if (unit != name) continue;
+    if (value * factor >= static_cast<double>(std::numeric_limits<std::uint64_t>::max())) {
+      throw std::invalid_argument("size too large");
+    }
+    return static_cast<std::uint64_t>(value * factor);
   }
   throw std::invalid_argument("unknown unit '" + std::string(unit) + "' (use B, KiB, MiB, GiB, KB, MB or GB)");
 }

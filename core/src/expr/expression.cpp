@@ -1,7 +1,9 @@
 #include <cctype>
+#include <charconv>
 #include <cstdlib>
 #include <optional>
 #include <regex>
+#include <system_error>
 
 #include "switchboard/status.hpp"
 #include "switchboard/template.hpp"
@@ -35,7 +37,8 @@ std::optional<double> asNumber(const nlohmann::json& value) {
   if (value.is_number()) return value.get<double>();
   if (!value.is_string()) return std::nullopt;
   const auto& text = value.get_ref<const std::string&>();
-  if (text.empty() || std::isspace(static_cast<unsigned char>(text.front()))) return std::nullopt;
+  // Decimal numbers only: strtod alone would also read "nan", "inf", hex and leading spaces.
+  if (text.empty() || text.find_first_not_of("0123456789+-.eE") != std::string::npos) return std::nullopt;
   char* end = nullptr;
   const double number = std::strtod(text.c_str(), &end);
   if (end != text.c_str() + text.size()) return std::nullopt;
@@ -48,6 +51,7 @@ std::string asText(const nlohmann::json& value) {
   return value.dump();
 }
 
+// false, null, 0, "", "false", [] and {} are false; every other value is true.
 bool truthy(const nlohmann::json& value) {
   if (value.is_boolean()) return value.get<bool>();
   if (value.is_null()) return false;
@@ -84,7 +88,11 @@ class Parser {
       ++pos_;
       std::string value;
       while (pos_ < text_.size() && text_[pos_] != c) {
-        if (text_[pos_] == '\\' && pos_ + 1 < text_.size()) ++pos_;
+        // A backslash escapes the quote and itself; before any other character it is kept, so
+        // regular expressions such as '\d+' or '\.xml$' mean what they say.
+        if (text_[pos_] == '\\' && pos_ + 1 < text_.size() && (text_[pos_ + 1] == c || text_[pos_ + 1] == '\\')) {
+          ++pos_;
+        }
         value += text_[pos_++];
       }
       if (pos_ >= text_.size()) fail(token_.offset, "unterminated string literal");
@@ -222,10 +230,13 @@ class Parser {
         char* end = nullptr;
         const double value = std::strtod(token_.text.c_str(), &end);
         if (end != token_.text.c_str() + token_.text.size()) fail(token_.offset, "malformed number '" + token_.text + "'");
-        if (token_.text.find_first_of(".eE") == std::string::npos) {
-          node->literal = static_cast<std::int64_t>(value);
+        std::int64_t integer = 0;
+        const char* last = token_.text.data() + token_.text.size();
+        if (token_.text.find_first_of(".eE") == std::string::npos &&
+            std::from_chars(token_.text.data(), last, integer).ec == std::errc{}) {
+          node->literal = integer;
         } else {
-          node->literal = value;
+          node->literal = value;  // a fraction, an exponent, or an integer beyond 64 bits
         }
         advance();
         return node;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <ctime>
@@ -95,8 +96,11 @@ std::string formatNow(const char* format, bool with_millis) {
   return text;
 }
 
-const std::vector<std::string> kReferenceKinds = {"body",   "xpath:", "header.", "prop.",
-                                                   "message.id", "route.id", "now", "uuid"};
+// The leading name of each kind of reference (what a typo is compared with), and the form
+// a suggestion shows.
+const std::vector<std::string> kReferenceKinds = {"body", "xpath", "header", "prop", "message", "route", "now", "uuid"};
+const std::vector<std::string> kReferenceForms = {"${body.path}",  "${xpath:/path}", "${header.NAME}", "${prop.NAME}",
+                                                  "${message.id}", "${route.id}",    "${now}",         "${uuid}"};
 
 }  // namespace
 
@@ -138,7 +142,10 @@ Reference Reference::parse(std::string_view text, const Scope& scope) {
   } else {
     std::string message = "unknown reference '${" + std::string(text) + "}'";
     const auto head = text.substr(0, text.find_first_of(".:["));
-    if (auto near = closestName(head, kReferenceKinds)) message += "; did you mean '${" + *near + "...}'?";
+    if (auto near = closestName(head, kReferenceKinds)) {
+      const auto kind = std::find(kReferenceKinds.begin(), kReferenceKinds.end(), *near) - kReferenceKinds.begin();
+      message += "; did you mean '" + kReferenceForms[static_cast<std::size_t>(kind)] + "'?";
+    }
     message += " (known: ${body}, ${body.path}, ${xpath:/path}, ${header.NAME}, ${prop.NAME}, "
                "${message.id}, ${route.id}, ${now}, ${now:FORMAT}, ${uuid}, ${env.NAME})";
     throw SyntaxError(0, message);

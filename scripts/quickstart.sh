@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs examples/quickstart in build/quickstart/.
+# Stop it with Ctrl-C (it drains and exits).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/install-deps.sh
+bash scripts/build.sh build -DSWITCHBOARD_BUILD_TESTS=OFF
+
+work=$root/build/quickstart
+mkdir -p "$work/inbox"
+cp examples/quickstart/routes.yaml "$work/"
+cp examples/quickstart/sample/*.json "$work/inbox/"
+
+cat <<TEXT
+
+Switchboard quickstart: routes in $work/routes.yaml
+Two sample orders are already in inbox/. In another terminal, try:
+
+  cd $work
+  echo '{"order": {"id": 42, "amount": 2500}}' > inbox/order-42.json
+  ls outbox outbox/big archive            # delivered, routed by amount, originals kept
+  cat outbox/order-42.json.meta.json      # the headers the route added
+  echo 'not json' > inbox/broken.json; ls dead   # a bad message goes to the dead letter directory
+
+Press Ctrl-C here to stop (messages in flight finish first).
+
+TEXT
+cd "$work"
+exec "$root/build/bin/switchboard" run routes.yaml --log-format text

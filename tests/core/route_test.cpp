@@ -1,0 +1,347 @@
+// The runtime of one route: order of steps and endpoints, guards, retries without holding a
+// worker, dead letters, failures that stay inside one message, backpressure and replies.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+
+#include "runtime/route.hpp"
+
+using namespace switchboard;
+using namespace switchboard::core;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Shared state of the test components, reachable from their factories.
+struct World {
+  std::mutex mutex;
+  std::vector<std::pair<std::string, Message>> sent;  // endpoint name, message as received
+  std::map<std::string, int> failures_left;           // per endpoint name: transient failures to give
+  std::map<std::string, int> calls;
+  std::promise<void> release;  // opens the "gate" endpoint
+  std::shared_future<void> gate = release.get_future().share();
+  Intake* intake = nullptr;
+};
+
+World* world = nullptr;
+
+class TestInbound final : public InboundAdapter {
+ public:
+  void start(Intake& intake) override { world->intake = &intake; }
+  void stop() override {}
+  std::string describe() const override { return "test"; }
+};
+
+class Recorder final : public OutboundAdapter {
+ public:
+  explicit Recorder(std::string name) : name_(std::move(name)) {}
+  Status send(Message& message) override {
+    std::lock_guard lock(world->mutex);
+    ++world->calls[name_];
+    if (world->failures_left[name_] > 0) {
+      --world->failures_left[name_];
+      return Status::transient(name_ + " is down");
+    }
+    world->sent.emplace_back(name_, message);
+    message.headers().set("visited",
+                          message.headers().find("visited") ? *message.headers().find("visited") + "," + name_ : name_);
+    return Status::ok();
+  }
+  std::string describe() const override { return name_; }
+
+ private:
+  std::string name_;
+};
+
+class Gate final : public OutboundAdapter {
+ public:
+  Status send(Message&) override {
+    world->gate.wait();
+    return Status::ok();
+  }
+  std::string describe() const override { return "gate"; }
+};
+
+class Thrower final : public Transform {
+ public:
+  Status apply(Message& message) override {
+    if (message.body() == "throw") throw std::runtime_error("transform exploded");
+    message.headers().set("transformed", "yes");
+    return Status::ok();
+  }
+};
+
+class Dropper final : public Transform {
+ public:
+  Status apply(Message& message) override { return message.body() == "drop" ? Status::drop() : Status::ok(); }
+};
+
+Registry& registry() {
+  static Registry* r = [] {
+    auto* reg = new Registry();
+    reg->addInbound(ComponentSpec{"test", "", {}}, [](const Options&) { return std::make_unique<TestInbound>(); });
+    reg->addOutbound(ComponentSpec{"record", "", {{"name", OptionType::String, true, "", ""}}},
+                     [](const Options& o) { return std::make_unique<Recorder>(o.string("name")); });
+    reg->addOutbound(ComponentSpec{"gate", "", {}}, [](const Options&) { return std::make_unique<Gate>(); });
+    reg->addTransform(ComponentSpec{"thrower", "", {}}, [](const Options&) { return std::make_unique<Thrower>(); });
+    reg->addTransform(ComponentSpec{"dropper", "", {}}, [](const Options&) { return std::make_unique<Dropper>(); });
+    return reg;
+  }();
+  return *r;
+}
+
+EndpointConfig endpoint(EndpointRole role, std::string component, nlohmann::json options = nlohmann::json::object()) {
+  EndpointConfig e;
+  e.role = role;
+  e.component = component;
+  e.label = component == "record" ? options["name"].get<std::string>() : component;
+  e.options = std::move(options);
+  return e;
+}
+
+EndpointConfig recorder(const std::string& name) {
+  return endpoint(EndpointRole::Outbound, "record", {{"name", name}});
+}
+
+RouteConfig baseRoute() {
+  RouteConfig config;
+  config.id = "test-route";
+  config.from = endpoint(EndpointRole::Inbound, "test");
+  config.concurrency = 2;
+  config.queue = 16;
+  return config;
+}
+
+/// Runs one route for a test and collects outcomes.
+struct Harness {
+  World state;
+  Scheduler scheduler;
+  std::unique_ptr<Route> route;
+  std::mutex mutex;
+  std::condition_variable done;
+  std::vector<Outcome> outcomes;
+
+  explicit Harness(const RouteConfig& config) {
+    world = &state;
+    Diagnostics diagnostics;
+    route = Route::create(config, registry(), scheduler, diagnostics);
+    REQUIRE(diagnostics.empty());
+    REQUIRE(route);
+    route->start();
+    REQUIRE(state.intake != nullptr);
+  }
+  ~Harness() {
+    state.release.set_value();
+    route->stopIntake();
+    route->drain(Scheduler::Clock::now() + 5s);
+    route->stopWorkers();
+    world = nullptr;
+  }
+  Intake::Completion collector() {
+    return [this](Outcome outcome) {
+      std::lock_guard lock(mutex);
+      outcomes.push_back(std::move(outcome));
+      done.notify_all();
+    };
+  }
+  Message message(std::string body) {
+    Message m = state.intake->newMessage();
+    m.setBody(std::move(body), "text/plain");
+    return m;
+  }
+  void send(std::string body) {
+    REQUIRE(state.intake->offer(message(std::move(body)), collector()) == Intake::Admission::Accepted);
+  }
+  std::vector<Outcome> waitFor(std::size_t count, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock lock(mutex);
+    REQUIRE(done.wait_for(lock, timeout, [&] { return outcomes.size() >= count; }));
+    return outcomes;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("steps then endpoints run in order, and guards skip endpoints", "[route]") {
+  auto config = baseRoute();
+  config.steps.push_back(endpoint(EndpointRole::Step, "thrower"));
+  config.to = {recorder("a"), recorder("b"), recorder("c")};
+  config.to[1].guard = Expression::compile("${body} == 'to-b'", Scope{config.id});
+  Harness h(config);
+  h.send("to-b");
+  h.send("skip-b");
+  const auto outcomes = h.waitFor(2);
+  for (const auto& outcome : outcomes) CHECK(outcome.kind == Outcome::Kind::Delivered);
+  std::lock_guard lock(h.state.mutex);
+  std::map<std::string, std::vector<std::string>> visits;
+  for (const auto& [name, message] : h.state.sent) {
+    visits[message.body()].push_back(name);
+    CHECK(*message.headers().find("transformed") == "yes");
+  }
+  CHECK(visits["to-b"] == std::vector<std::string>{"a", "b", "c"});
+  CHECK(visits["skip-b"] == std::vector<std::string>{"a", "c"});
+}
+
+TEST_CASE("a transient failure is retried without holding a worker", "[route]") {
+  auto config = baseRoute();
+  config.concurrency = 1;
+  config.to = {recorder("slow-peer")};
+  config.retry = RetryPolicy{3, 300ms, 1.0, 1s};
+  Harness h(config);
+  h.state.failures_left["slow-peer"] = 2;
+  const auto started = std::chrono::steady_clock::now();
+  h.send("first");
+  h.waitFor(0);
+  // While "first" waits 300ms for its second attempt, the only worker serves "second".
+  h.send("second");
+  auto outcomes = h.waitFor(1);
+  CHECK(std::chrono::steady_clock::now() - started < 300ms);
+  outcomes = h.waitFor(2);
+  CHECK(outcomes[0].kind == Outcome::Kind::Delivered);
+  CHECK(outcomes[1].kind == Outcome::Kind::Delivered);
+  std::lock_guard lock(h.state.mutex);
+  CHECK(h.state.calls["slow-peer"] == 4);  // first: 3 attempts (2 failed), second: 1
+  CHECK(h.state.sent[0].second.body() == "second");
+  CHECK(h.state.sent[1].second.body() == "first");
+}
+
+TEST_CASE("after the last attempt the original message goes to the dead letter endpoint", "[route]") {
+  auto config = baseRoute();
+  config.steps.push_back(endpoint(EndpointRole::Step, "thrower"));
+  config.to = {recorder("ok"), recorder("down")};
+  config.retry = RetryPolicy{2, 10ms, 2.0, 1s};
+  config.dead_letter = recorder("dead");
+  Harness h(config);
+  h.state.failures_left["down"] = 100;
+  h.send("payload");
+  const auto outcomes = h.waitFor(1);
+  CHECK(outcomes[0].kind == Outcome::Kind::DeadLettered);
+  CHECK(outcomes[0].acknowledge());
+  CHECK(outcomes[0].status.code() == Status::Code::Transient);
+  std::lock_guard lock(h.state.mutex);
+  REQUIRE(h.state.sent.size() == 2);
+  const auto& [name, letter] = h.state.sent[1];
+  CHECK(name == "dead");
+  CHECK(letter.body() == "payload");
+  CHECK_FALSE(letter.headers().contains("transformed"));  // the original, as it entered
+  CHECK(*letter.headers().find("error.endpoint") == "down");
+  CHECK(*letter.headers().find("error.attempts") == "2");
+  CHECK(*letter.headers().find("error.route") == "test-route");
+  CHECK(*letter.headers().find("error.message") == "down is down");
+}
+
+TEST_CASE("without a dead letter endpoint a failed message is not acknowledged", "[route]") {
+  auto config = baseRoute();
+  config.to = {recorder("down")};
+  Harness h(config);
+  h.state.failures_left["down"] = 1;
+  h.send("x");
+  const auto outcomes = h.waitFor(1);
+  CHECK(outcomes[0].kind == Outcome::Kind::Failed);
+  CHECK_FALSE(outcomes[0].acknowledge());
+}
+
+TEST_CASE("an exception in a step fails that message only", "[route]") {
+  auto config = baseRoute();
+  config.steps.push_back(endpoint(EndpointRole::Step, "thrower"));
+  config.to = {recorder("out")};
+  Harness h(config);
+  h.send("throw");
+  h.send("fine");
+  const auto outcomes = h.waitFor(2);
+  int failed = 0, delivered = 0;
+  for (const auto& outcome : outcomes) {
+    if (outcome.kind == Outcome::Kind::Failed) {
+      ++failed;
+      CHECK(outcome.status.message().find("transform exploded") != std::string::npos);
+      CHECK(outcome.status.code() == Status::Code::Permanent);
+    }
+    if (outcome.kind == Outcome::Kind::Delivered) ++delivered;
+  }
+  CHECK(failed == 1);
+  CHECK(delivered == 1);
+}
+
+TEST_CASE("a dropped message is done and reaches no endpoint", "[route]") {
+  auto config = baseRoute();
+  config.steps.push_back(endpoint(EndpointRole::Step, "dropper"));
+  config.to = {recorder("out")};
+  Harness h(config);
+  h.send("drop");
+  const auto outcomes = h.waitFor(1);
+  CHECK(outcomes[0].kind == Outcome::Kind::Filtered);
+  CHECK(outcomes[0].acknowledge());
+  std::lock_guard lock(h.state.mutex);
+  CHECK(h.state.sent.empty());
+}
+
+TEST_CASE("a full intake refuses offers and admits again once there is room", "[route]") {
+  auto config = baseRoute();
+  config.concurrency = 1;
+  config.queue = 2;
+  config.to = {endpoint(EndpointRole::Outbound, "gate")};
+  Harness h(config);
+  int accepted = 0;
+  for (int i = 0; i < 10; ++i) {
+    if (h.state.intake->offer(h.message("m"), h.collector()) == Intake::Admission::Accepted) ++accepted;
+  }
+  CHECK(accepted == 3);  // queue + concurrency
+  h.state.release.set_value();
+  h.waitFor(3);
+  CHECK(h.state.intake->offer(h.message("m"), h.collector()) == Intake::Admission::Accepted);
+  h.waitFor(4);
+  h.state.release = std::promise<void>();  // the destructor opens the gate again
+}
+
+TEST_CASE("the reply is the message after the chosen endpoint", "[route]") {
+  auto config = baseRoute();
+  config.to = {recorder("first"), recorder("second")};
+  SECTION("last") {
+    config.reply = kReplyLast;
+    Harness h(config);
+    h.send("x");
+    const auto outcomes = h.waitFor(1);
+    REQUIRE(outcomes[0].reply);
+    CHECK(*outcomes[0].reply->headers().find("visited") == "first,second");
+  }
+  SECTION("index") {
+    config.reply = 0;
+    Harness h(config);
+    h.send("x");
+    const auto outcomes = h.waitFor(1);
+    REQUIRE(outcomes[0].reply);
+    CHECK(*outcomes[0].reply->headers().find("visited") == "first");
+  }
+  SECTION("none") {
+    config.reply = kReplyNone;
+    Harness h(config);
+    h.send("x");
+    CHECK_FALSE(h.waitFor(1)[0].reply);
+  }
+}
+
+TEST_CASE("a message past the route timeout is not retried further", "[route]") {
+  auto config = baseRoute();
+  config.to = {recorder("down")};
+  config.timeout = 150ms;
+  config.retry = RetryPolicy{100, 100ms, 1.0, 100ms};
+  Harness h(config);
+  h.state.failures_left["down"] = 1000;
+  h.send("x");
+  const auto outcomes = h.waitFor(1, 3s);
+  CHECK(outcomes[0].kind == Outcome::Kind::Failed);
+  std::lock_guard lock(h.state.mutex);
+  CHECK(h.state.calls["down"] <= 2);
+}
+
+TEST_CASE("stopping the intake closes it to new messages", "[route]") {
+  auto config = baseRoute();
+  config.to = {recorder("out")};
+  Harness h(config);
+  h.route->stopIntake();
+  CHECK(h.state.intake->offer(h.message("late"), h.collector()) == Intake::Admission::Closed);
+  CHECK_FALSE(h.state.intake->deliver(h.message("late"), h.collector()));
+  CHECK_FALSE(h.state.intake->waitForRoom());
+}
