@@ -115,7 +115,7 @@ TEST_CASE("Message carries id, body, content type and properties", "[message]") 
     CHECK(message.body() == "<a/>");
   }
   SECTION("properties are a plain string map") {
-    message.properties()["attempt"] = "2";
+    message.properties().emplace("attempt", "2");
     const Message& view = message;
     REQUIRE(view.properties().count("attempt") == 1);
     CHECK(view.properties().at("attempt") == "2");

@@ -143,7 +143,7 @@ TEST_CASE("${header.NAME} looks headers up case-insensitively", "[template][head
 
 TEST_CASE("${prop.NAME}, ${message.id} and ${route.id}", "[template]") {
   Message message("6f1c-id");
-  message.properties()["stage"] = "two";
+  message.properties().emplace("stage", "two");
 
   CHECK(render("${prop.stage}", message) == "two");
   CHECK(render("${message.id}.xml", message) == "6f1c-id.xml");

@@ -169,10 +169,29 @@ void printSpec(const char* kind, const ComponentSpec& spec, const std::string& f
   }
 }
 
+/// The same schema as a Markdown table, the form the adapter READMEs and docs embed.
+void printSpecMarkdown(const char* kind, const ComponentSpec& spec) {
+  std::cout << "### `" << spec.name << "` " << kind << "\n\n" << spec.summary << "\n\n";
+  if (spec.options.empty()) {
+    std::cout << "No options.\n\n";
+    return;
+  }
+  std::cout << "| option | type | default | description |\n|---|---|---|---|\n";
+  for (const auto& option : spec.options) {
+    std::string type(optionTypeName(option.type));
+    for (std::size_t i = 0; i < option.choices.size(); ++i) type += (i ? " \\| " : ": ") + option.choices[i];
+    const std::string name = option.name.empty() ? "(value)" : "`" + option.name + "`";
+    const std::string fallback = option.required ? "required" : option.default_value.empty() ? "-" : "`" + option.default_value + "`";
+    std::cout << "| " << name << " | " << type << " | " << fallback << " | " << option.doc << " |\n";
+  }
+  std::cout << "\n";
+}
+
 int commandPlugins(const std::vector<std::string>& args) {
   po::options_description options("plugins options");
   options.add_options()("plugins", po::value<std::vector<std::string>>(), "add a plugin directory (repeatable)")(
-      "describe", po::value<std::string>(), "print every option of the named adapter or transform");
+      "describe", po::value<std::string>(), "print every option of the named adapter or transform")(
+      "markdown", "with --describe: print the options as Markdown tables");
   const auto vm = parse(args, options, "unexpected", "usage: switchboard plugins [--describe NAME]");
   if (vm.count("unexpected")) throw UsageError("plugins takes no positional arguments");
   Logger::instance().configure(LogLevel::Error, false);
@@ -180,10 +199,20 @@ int commandPlugins(const std::vector<std::string>& args) {
   registry.loadDirectories(pluginSearchPath(strings(vm, "plugins"), {}));
   if (vm.count("describe")) {
     const auto name = vm["describe"].as<std::string>();
+    const bool markdown = vm.count("markdown") > 0;
     bool found = false;
-    if (const auto* c = registry.inbound(name)) printSpec("inbound", c->spec, c->plugin_file), found = true;
-    if (const auto* c = registry.outbound(name)) printSpec("outbound", c->spec, c->plugin_file), found = true;
-    if (const auto* c = registry.transform(name)) printSpec("transform", c->spec, c->plugin_file), found = true;
+    auto print = [&](const char* kind, const auto* component) {
+      if (!component) return;
+      found = true;
+      if (markdown) {
+        printSpecMarkdown(kind, component->spec);
+      } else {
+        printSpec(kind, component->spec, component->plugin_file);
+      }
+    };
+    print("inbound", registry.inbound(name));
+    print("outbound", registry.outbound(name));
+    print("transform", registry.transform(name));
     if (!found) {
       std::cerr << "no adapter or transform named '" << name << "'";
       if (const auto* failure = registry.failureFor(name)) std::cerr << ": plugin " << failure->file << " " << failure->error;
