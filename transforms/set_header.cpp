@@ -18,11 +18,10 @@ class SetHeader final : public Transform {
 }  // namespace
 
 void registerSetHeader(Registrar& registrar) {
-  registrar.addTransform(
-      ComponentSpec{"set-header",
-                    "Sets headers from templates.",
-                    {{"", OptionType::TemplateMap, true, "", "map of header name to template"}}},
-      [](const Options& options) { return std::make_unique<SetHeader>(options.templateMap("")); });
+  registrar.addTransform(ComponentSpec{"set-header",
+                                       "Sets headers from templates.",
+                                       {{"", OptionType::TemplateMap, true, "", "map of header name to template"}}},
+                         [](const Options& options) { return std::make_unique<SetHeader>(options.templateMap("")); });
 }
 
 }  // namespace switchboard::transforms

@@ -22,12 +22,14 @@ ComponentSpec InboundOptions::spec() {
       "Polls a directory and turns each file into a message; at-least-once through claim, acknowledge, recover.",
       {
           {"dir", OptionType::String, true, "", "directory to poll (created if missing)"},
-          {"pattern", OptionType::String, false, "*", "glob the file name must match (*, ?, [abc]); dot files never match"},
+          {"pattern", OptionType::String, false, "*",
+           "glob the file name must match (*, ?, [abc]); dot files never match"},
           {"poll", OptionType::Duration, false, "1s", "pause between scans of an idle directory"},
           {"recursive", OptionType::Bool, false, "false", "also poll subdirectories (dot directories excluded)"},
           {"min_age", OptionType::Duration, false, "0s", "leave files younger than this, still being written"},
           {"move_to", OptionType::String, false, "", "directory for files delivered (absent: delete them)"},
-          {"move_failed", OptionType::String, false, "", "directory for files that finally failed (default <dir>/.failed)"},
+          {"move_failed", OptionType::String, false, "",
+           "directory for files that finally failed (default <dir>/.failed)"},
       }};
 }
 
@@ -179,9 +181,8 @@ bool FileInbound::take(const fs::path& relative) {
   const auto type = contentTypeFor(relative);
   message.setBody(std::move(body), type);
   const auto id = message.id();
-  const bool accepted = intake_->deliver(std::move(message), [this, claimed, relative](Outcome outcome) {
-    complete(claimed, relative, outcome);
-  });
+  const bool accepted = intake_->deliver(
+      std::move(message), [this, claimed, relative](Outcome outcome) { complete(claimed, relative, outcome); });
   if (!accepted) {
     ::rename(claimed.c_str(), source.c_str());  // the route is closing: leave it for the next start
     return false;

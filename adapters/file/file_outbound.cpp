@@ -14,12 +14,18 @@ ComponentSpec OutboundOptions::spec() {
       "Writes each message's body to a file; a reader never sees half a file.",
       {
           {"dir", OptionType::String, true, "", "directory to write into"},
-          {"name", OptionType::Template, false, "${message.id}", "file name, relative to dir (may hold subdirectories)"},
-          {"mode", OptionType::Enum, false, "write", "write: a new file per message; append: add to the named file",
+          {"name", OptionType::Template, false, "${message.id}",
+           "file name, relative to dir (may hold subdirectories)"},
+          {"mode",
+           OptionType::Enum,
+           false,
+           "write",
+           "write: a new file per message; append: add to the named file",
            {"write", "append"}},
           {"mkdirs", OptionType::Bool, false, "true", "create dir and subdirectories as needed"},
           {"meta", OptionType::Bool, false, "false", "also write <name>.meta.json: id, headers, properties"},
-          {"fsync", OptionType::Bool, false, "false", "flush each file to disk before it appears (survives power loss)"},
+          {"fsync", OptionType::Bool, false, "false",
+           "flush each file to disk before it appears (survives power loss)"},
       }};
 }
 
@@ -59,7 +65,9 @@ std::string metaDocument(const Message& message) {
   return document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-std::string FileOutbound::describe() const { return "file " + (options_.dir / options_.name.text()).string(); }
+std::string FileOutbound::describe() const {
+  return "file " + (options_.dir / options_.name.text()).string();
+}
 
 Status FileOutbound::send(Message& message) {
   const auto name = options_.name.render(message);

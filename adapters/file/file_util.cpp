@@ -43,7 +43,9 @@ bool writeAll(int fd, std::string_view data) {
 }
 }  // namespace
 
-std::string errnoText() { return std::strerror(errno); }
+std::string errnoText() {
+  return std::strerror(errno);
+}
 
 bool readFile(const std::filesystem::path& path, std::string& out) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

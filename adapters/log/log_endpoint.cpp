@@ -6,7 +6,11 @@ ComponentSpec LogOptions::spec(const char* summary) {
   return ComponentSpec{"log",
                        summary,
                        {
-                           {"level", OptionType::Enum, false, "info", "log level of the line",
+                           {"level",
+                            OptionType::Enum,
+                            false,
+                            "info",
+                            "log level of the line",
                             {"trace", "debug", "info", "warn", "error"}},
                            {"message", OptionType::Template, false, "${body}", "text of the line"},
                        }};
@@ -27,6 +31,8 @@ Status LogEndpoint::apply(Message& message) {
   return Status::ok();
 }
 
-std::string LogEndpoint::describe() const { return "log " + std::string(logLevelName(options_.level)); }
+std::string LogEndpoint::describe() const {
+  return "log " + std::string(logLevelName(options_.level));
+}
 
 }  // namespace switchboard::adapters::log

@@ -308,8 +308,11 @@ TEST_CASE("an invalid XPath is a SyntaxError inside the reference", "[template][
   const auto error = compileError("id: ${xpath:/order/[}");
   REQUIRE(error);
   CHECK_THAT(error->what(), Catch::Contains("invalid XPath"));
-  CHECK(error->offset() >= 12);  // past "id: ${xpath:"
-  CHECK(error->offset() <= 20);
+  CHECK(error->offset() == 19);  // the '[' inside the XPath
+
+  const auto empty = compileError("${xpath:}");
+  REQUIRE(empty);
+  CHECK(empty->offset() == 8);
 }
 
 TEST_CASE("an unknown reference close to a known one suggests it", "[template][syntax]") {

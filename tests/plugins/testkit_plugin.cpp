@@ -48,15 +48,14 @@ class Explode final : public OutboundAdapter {
 };
 
 void registerTestkit(Registrar& registrar) {
-  registrar.addOutbound(
-      ComponentSpec{"flaky",
-                    "Fails the first attempts of each message.",
-                    {{"fail_times", OptionType::Int, false, "2", "attempts that fail per message"},
-                     {"state_dir", OptionType::String, false, "", "directory for attempts.log"}}},
-      [](const Options& options) {
-        return std::make_unique<Flaky>(options.integer("fail_times"),
-                                       options.has("state_dir") ? options.string("state_dir") : "");
-      });
+  registrar.addOutbound(ComponentSpec{"flaky",
+                                      "Fails the first attempts of each message.",
+                                      {{"fail_times", OptionType::Int, false, "2", "attempts that fail per message"},
+                                       {"state_dir", OptionType::String, false, "", "directory for attempts.log"}}},
+                        [](const Options& options) {
+                          return std::make_unique<Flaky>(options.integer("fail_times"),
+                                                         options.has("state_dir") ? options.string("state_dir") : "");
+                        });
   registrar.addOutbound(ComponentSpec{"explode",
                                       "Throws on messages whose body contains the marker.",
                                       {{"marker", OptionType::String, false, "BOOM", "text that makes send() throw"}}},

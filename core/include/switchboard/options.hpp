@@ -15,9 +15,9 @@
 namespace switchboard {
 
 enum class OptionType {
-  String,       ///< plain text
-  Template,     ///< text with ${...} references, rendered per message
-  Expression,   ///< a guard expression
+  String,      ///< plain text
+  Template,    ///< text with ${...} references, rendered per message
+  Expression,  ///< a guard expression
   Bool,
   Int,
   Number,
@@ -37,8 +37,8 @@ struct OptionSpec {
   std::string name;  ///< empty: the component's value is this option itself
   OptionType type = OptionType::String;
   bool required = false;
-  std::string default_value;  ///< as written in YAML; empty: no default
-  std::string doc;            ///< one line
+  std::string default_value;              ///< as written in YAML; empty: no default
+  std::string doc;                        ///< one line
   std::vector<std::string> choices = {};  ///< for Enum
 };
 
@@ -59,7 +59,7 @@ struct ComponentSpec {
 /// OptionError for an option that is absent and has no default.
 class Options {
  public:
-  Options(nlohmann::json values, Scope scope);
+  Options(nlohmann::ordered_json values, Scope scope);
 
   bool has(std::string_view name) const;
   std::string string(std::string_view name) const;
@@ -74,13 +74,13 @@ class Options {
   Template templ(std::string_view name) const;
   std::vector<std::pair<std::string, Template>> templateMap(std::string_view name) const;
   Expression expression(std::string_view name) const;
-  const nlohmann::json& json(std::string_view name) const;
+  const nlohmann::ordered_json& json(std::string_view name) const;
 
   const Scope& scope() const noexcept { return scope_; }
 
  private:
-  const nlohmann::json& value(std::string_view name) const;
-  std::shared_ptr<const nlohmann::json> values_;
+  const nlohmann::ordered_json& value(std::string_view name) const;
+  std::shared_ptr<const nlohmann::ordered_json> values_;
   Scope scope_;
 };
 

@@ -48,8 +48,8 @@ struct Outcome {
     Failed,        ///< it failed and nothing took it: leave the item unacknowledged
   };
   Kind kind = Kind::Delivered;
-  Status status = Status::ok();    ///< the failure, for DeadLettered and Failed
-  std::optional<Message> reply;    ///< request-reply: the message of the `reply` endpoint
+  Status status = Status::ok();  ///< the failure, for DeadLettered and Failed
+  std::optional<Message> reply;  ///< request-reply: the message of the `reply` endpoint
 
   /// Whether a polling inbound may now remove the item from its source.
   bool acknowledge() const noexcept { return kind != Kind::Failed; }
@@ -134,12 +134,9 @@ struct switchboard_plugin_descriptor {
 }
 
 /// Defines the plugin's entry point. Use once per plugin, in its *_plugin.cpp.
-#define SWITCHBOARD_PLUGIN(NAME, VERSION, REGISTER_FUNCTION)                                    \
-  extern "C" __attribute__((visibility("default"))) const switchboard_plugin_descriptor*       \
-  switchboard_plugin_v1() {                                                                     \
-    static const switchboard_plugin_descriptor descriptor{SWITCHBOARD_ABI_MAJOR,                \
-                                                          SWITCHBOARD_ABI_MINOR,                \
-                                                          SWITCHBOARD_BUILD_KEY, NAME, VERSION, \
-                                                          REGISTER_FUNCTION};                   \
-    return &descriptor;                                                                         \
+#define SWITCHBOARD_PLUGIN(NAME, VERSION, REGISTER_FUNCTION)                                                       \
+  extern "C" __attribute__((visibility("default"))) const switchboard_plugin_descriptor* switchboard_plugin_v1() { \
+    static const switchboard_plugin_descriptor descriptor{                                                         \
+        SWITCHBOARD_ABI_MAJOR, SWITCHBOARD_ABI_MINOR, SWITCHBOARD_BUILD_KEY, NAME, VERSION, REGISTER_FUNCTION};    \
+    return &descriptor;                                                                                            \
   }

@@ -15,8 +15,7 @@ namespace switchboard {
 /// A syntax error in a template or expression, at `offset` characters into its text.
 class SyntaxError : public std::runtime_error {
  public:
-  SyntaxError(std::size_t offset, const std::string& message)
-      : std::runtime_error(message), offset_(offset) {}
+  SyntaxError(std::size_t offset, const std::string& message) : std::runtime_error(message), offset_(offset) {}
   std::size_t offset() const noexcept { return offset_; }
 
  private:

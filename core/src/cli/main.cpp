@@ -49,7 +49,8 @@ fs::path binaryDirectory() {
 
 /// Plugin directories in search order: --plugins, route files' `plugins:`,
 /// $SWITCHBOARD_PLUGIN_PATH, <prefix>/lib/switchboard/plugins, <binary dir>/plugins.
-std::vector<fs::path> pluginSearchPath(const std::vector<std::string>& cli_dirs, const std::vector<fs::path>& file_dirs) {
+std::vector<fs::path> pluginSearchPath(const std::vector<std::string>& cli_dirs,
+                                       const std::vector<fs::path>& file_dirs) {
   std::vector<fs::path> dirs(cli_dirs.begin(), cli_dirs.end());
   dirs.insert(dirs.end(), file_dirs.begin(), file_dirs.end());
   if (const char* env = std::getenv("SWITCHBOARD_PLUGIN_PATH")) {
@@ -71,7 +72,8 @@ struct Loaded {
   Diagnostics diagnostics;
 };
 
-void loadConfiguration(Loaded& loaded, const std::vector<std::string>& paths, const std::vector<std::string>& plugin_dirs) {
+void loadConfiguration(Loaded& loaded, const std::vector<std::string>& paths,
+                       const std::vector<std::string>& plugin_dirs) {
   const auto files = routeFiles(paths, loaded.diagnostics);
   loaded.files = files.size();
   const auto documents = parseRouteFiles(files, loaded.diagnostics);
@@ -138,7 +140,8 @@ int commandValidate(const std::vector<std::string>& args) {
   Logger::instance().configure(LogLevel::Error, false);
   Loaded loaded;
   loadConfiguration(loaded, paths, strings(vm, "plugins"));
-  if (loaded.diagnostics.empty()) Bus::create(loaded.routes, *loaded.registry, loaded.diagnostics);
+  // The routes the loader kept are built too, so the components' own checks report as well.
+  Bus::create(loaded.routes, *loaded.registry, loaded.diagnostics);
   if (!loaded.diagnostics.empty()) {
     printDiagnostics(loaded.diagnostics);
     return kExitInvalidConfig;
@@ -181,7 +184,9 @@ void printSpecMarkdown(const char* kind, const ComponentSpec& spec) {
     std::string type(optionTypeName(option.type));
     for (std::size_t i = 0; i < option.choices.size(); ++i) type += (i ? " \\| " : ": ") + option.choices[i];
     const std::string name = option.name.empty() ? "(value)" : "`" + option.name + "`";
-    const std::string fallback = option.required ? "required" : option.default_value.empty() ? "-" : "`" + option.default_value + "`";
+    const std::string fallback = option.required                ? "required"
+                                 : option.default_value.empty() ? "-"
+                                                                : "`" + option.default_value + "`";
     std::cout << "| " << name << " | " << type << " | " << fallback << " | " << option.doc << " |\n";
   }
   std::cout << "\n";
@@ -215,7 +220,8 @@ int commandPlugins(const std::vector<std::string>& args) {
     print("transform", registry.transform(name));
     if (!found) {
       std::cerr << "no adapter or transform named '" << name << "'";
-      if (const auto* failure = registry.failureFor(name)) std::cerr << ": plugin " << failure->file << " " << failure->error;
+      if (const auto* failure = registry.failureFor(name))
+        std::cerr << ": plugin " << failure->file << " " << failure->error;
       std::cerr << "\n";
       return kExitInvalidConfig;
     }
@@ -225,7 +231,8 @@ int commandPlugins(const std::vector<std::string>& args) {
     std::cout << plugin.name << " " << plugin.version << " " << plugin.file << "\n";
     for (const auto& component : plugin.components) std::cout << "  " << component << "\n";
   }
-  for (const auto& failure : registry.failures()) std::cout << "not loaded: " << failure.file << ": " << failure.error << "\n";
+  for (const auto& failure : registry.failures())
+    std::cout << "not loaded: " << failure.file << ": " << failure.error << "\n";
   return kExitOk;
 }
 
@@ -251,7 +258,8 @@ int commandRun(const std::vector<std::string>& args) {
   try {
     drain_timeout = parseDuration(vm["drain-timeout"].as<std::string>());
   } catch (const std::exception&) {
-    throw UsageError("--drain-timeout must be a duration like 10s, not '" + vm["drain-timeout"].as<std::string>() + "'");
+    throw UsageError("--drain-timeout must be a duration like 10s, not '" + vm["drain-timeout"].as<std::string>() +
+                     "'");
   }
   auto paths = strings(vm, "path");
   if (paths.empty()) paths.push_back("routes");
@@ -263,8 +271,7 @@ int commandRun(const std::vector<std::string>& args) {
 
   auto loaded = std::make_unique<Loaded>();
   loadConfiguration(*loaded, paths, plugin_dirs);
-  std::unique_ptr<Bus> bus;
-  if (loaded->diagnostics.empty()) bus = Bus::create(loaded->routes, *loaded->registry, loaded->diagnostics);
+  auto bus = Bus::create(loaded->routes, *loaded->registry, loaded->diagnostics);
   if (!loaded->diagnostics.empty()) {
     printDiagnostics(loaded->diagnostics);
     return kExitInvalidConfig;
@@ -276,8 +283,7 @@ int commandRun(const std::vector<std::string>& args) {
     bus->stop(drain_timeout);
     return kExitRuntime;
   }
-  log(LogLevel::Info, "ready: " + std::to_string(bus->routes().size()) + " route(s) running",
-      {{"version", kVersion}});
+  log(LogLevel::Info, "ready: " + std::to_string(bus->routes().size()) + " route(s) running", {{"version", kVersion}});
 
   for (;;) {
     int signal_number = 0;
@@ -286,8 +292,7 @@ int commandRun(const std::vector<std::string>& args) {
     // Reload: the new configuration replaces the running one only when it is valid.
     auto next = std::make_unique<Loaded>();
     loadConfiguration(*next, paths, plugin_dirs);
-    std::unique_ptr<Bus> next_bus;
-    if (next->diagnostics.empty()) next_bus = Bus::create(next->routes, *next->registry, next->diagnostics);
+    auto next_bus = Bus::create(next->routes, *next->registry, next->diagnostics);
     if (!next->diagnostics.empty()) {
       for (const auto& d : next->diagnostics.items()) {
         std::ostringstream text;
@@ -316,7 +321,8 @@ int commandRun(const std::vector<std::string>& args) {
 
   log(LogLevel::Info, "stopping: intake closed, draining messages in flight");
   const auto left = bus->stop(drain_timeout);
-  log(LogLevel::Info, left == 0 ? "stopped" : "stopped with messages left unacknowledged; they are redelivered at the next start");
+  log(LogLevel::Info,
+      left == 0 ? "stopped" : "stopped with messages left unacknowledged; they are redelivered at the next start");
   if (left != 0) std::_Exit(kExitOk);  // workers stuck in plugin calls still use the routes
   return kExitOk;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <regex>
 #include <set>
 #include <thread>
@@ -56,7 +57,10 @@ class Checker {
     auto where = at(node, path, fallback);
     if (!node.IsScalar() || node.Tag() != "!" || node.Mark().line < 0) return where;
     const auto* line = sourceLine(where.line);
-    if (!line || where.column > static_cast<int>(line->size())) return where;
+    if (!line || where.column > static_cast<int>(line->size())) {
+      ++where.column;  // no source to look at (a document not read from a file): most likely a quote
+      return where;
+    }
     const char first = (*line)[where.column - 1];
     if (first == '"' || first == '\'') {
       ++where.column;
@@ -167,7 +171,9 @@ class Checker {
       if (used == text->size() && value >= min) return value;
     } catch (const std::exception&) {
     }
-    error(where, "expected an integer of at least " + std::to_string(min) + ", got '" + *text + "'");
+    const bool bounded = min > std::numeric_limits<std::int64_t>::min();
+    error(where, "expected an integer" + (bounded ? " of at least " + std::to_string(min) : std::string()) + ", got '" +
+                     *text + "'");
     return std::nullopt;
   }
 
@@ -184,26 +190,26 @@ class Checker {
 
   /// Converts any YAML value to JSON; plain scalars that read as numbers, booleans or null
   /// keep that type, quoted ones stay strings.
-  std::optional<nlohmann::json> toJson(const YAML::Node& node, const SourceLocation& where) {
+  std::optional<nlohmann::ordered_json> toJson(const YAML::Node& node, const SourceLocation& where) {
     switch (node.Type()) {
       case YAML::NodeType::Scalar: {
         auto text = resolveEnv(node.Scalar(), true, where);
         if (!text) return std::nullopt;
-        if (node.Tag() == "!") return nlohmann::json(*text);
-        if (*text == "true" || *text == "false") return nlohmann::json(*text == "true");
-        if (*text == "null" || *text == "~") return nlohmann::json(nullptr);
+        if (node.Tag() == "!") return nlohmann::ordered_json(*text);
+        if (*text == "true" || *text == "false") return nlohmann::ordered_json(*text == "true");
+        if (*text == "null" || *text == "~") return nlohmann::ordered_json(nullptr);
         try {
           std::size_t used = 0;
           const auto integer = std::stoll(*text, &used);
-          if (used == text->size()) return nlohmann::json(integer);
+          if (used == text->size()) return nlohmann::ordered_json(integer);
           const auto real = std::stod(*text, &used);
-          if (used == text->size()) return nlohmann::json(real);
+          if (used == text->size()) return nlohmann::ordered_json(real);
         } catch (const std::exception&) {
         }
-        return nlohmann::json(*text);
+        return nlohmann::ordered_json(*text);
       }
       case YAML::NodeType::Sequence: {
-        auto array = nlohmann::json::array();
+        auto array = nlohmann::ordered_json::array();
         std::size_t index = 0;
         for (const auto& item : node) {
           auto value = toJson(item, at(item, where.path + "[" + std::to_string(index++) + "]", &where));
@@ -213,7 +219,7 @@ class Checker {
         return array;
       }
       case YAML::NodeType::Map: {
-        auto object = nlohmann::json::object();
+        auto object = nlohmann::ordered_json::object();
         for (const auto& [key, value] : entries(node, where.path)) {
           auto converted = toJson(value, at(value, join(where.path, key.Scalar()), &where));
           if (!converted) return std::nullopt;
@@ -221,14 +227,15 @@ class Checker {
         }
         return object;
       }
-      default:
-        return nlohmann::json(nullptr);
+      default: return nlohmann::ordered_json(nullptr);
     }
   }
 
   /// Converts one option value to its normalised JSON form according to its declared type.
-  std::optional<nlohmann::json> option(const OptionSpec& spec, const YAML::Node& node, const SourceLocation& where,
-                                       std::map<std::string, SourceLocation>& locations, const std::string& key) {
+  std::optional<nlohmann::ordered_json> option(const OptionSpec& spec, const YAML::Node& node,
+                                               const SourceLocation& where,
+                                               std::map<std::string, SourceLocation>& locations,
+                                               const std::string& key) {
     const bool template_text = spec.type == OptionType::Template || spec.type == OptionType::Expression ||
                                spec.type == OptionType::TemplateMap;
     switch (spec.type) {
@@ -237,19 +244,19 @@ class Checker {
       case OptionType::Expression: {
         auto text = scalar(node, where, "a string", template_text);
         if (!text) return std::nullopt;
-        return nlohmann::json(*text);
+        return nlohmann::ordered_json(*text);
       }
       case OptionType::Bool: {
         auto text = scalar(node, where, "true or false");
         if (!text) return std::nullopt;
-        if (*text == "true" || *text == "false") return nlohmann::json(*text == "true");
+        if (*text == "true" || *text == "false") return nlohmann::ordered_json(*text == "true");
         error(where, "expected true or false, got '" + *text + "'");
         return std::nullopt;
       }
       case OptionType::Int: {
         auto value = integer(node, where, std::numeric_limits<std::int64_t>::min());
         if (!value) return std::nullopt;
-        return nlohmann::json(*value);
+        return nlohmann::ordered_json(*value);
       }
       case OptionType::Number: {
         auto text = scalar(node, where, "a number");
@@ -257,7 +264,7 @@ class Checker {
         try {
           std::size_t used = 0;
           const auto value = std::stod(*text, &used);
-          if (used == text->size()) return nlohmann::json(value);
+          if (used == text->size()) return nlohmann::ordered_json(value);
         } catch (const std::exception&) {
         }
         error(where, "expected a number, got '" + *text + "'");
@@ -266,13 +273,13 @@ class Checker {
       case OptionType::Duration: {
         auto value = duration(node, where);
         if (!value) return std::nullopt;
-        return nlohmann::json(value->count());
+        return nlohmann::ordered_json(value->count());
       }
       case OptionType::Size: {
         auto text = scalar(node, where, "a size like 512KiB or 10MiB");
         if (!text) return std::nullopt;
         try {
-          return nlohmann::json(parseSize(*text));
+          return nlohmann::ordered_json(parseSize(*text));
         } catch (const std::exception& e) {
           error(where, "expected a size like 512KiB or 10MiB, got '" + *text + "' (" + e.what() + ")");
           return std::nullopt;
@@ -282,14 +289,14 @@ class Checker {
         auto text = scalar(node, where, "one of " + joinNames(spec.choices));
         if (!text) return std::nullopt;
         if (std::find(spec.choices.begin(), spec.choices.end(), *text) != spec.choices.end()) {
-          return nlohmann::json(*text);
+          return nlohmann::ordered_json(*text);
         }
         error(where, withSuggestion("expected one of " + joinNames(spec.choices) + ", got '" + *text + "'", *text,
                                     spec.choices));
         return std::nullopt;
       }
       case OptionType::StringList: {
-        auto list = nlohmann::json::array();
+        auto list = nlohmann::ordered_json::array();
         if (node.IsScalar()) {
           auto text = scalar(node, where, "a string or a list of strings");
           if (!text) return std::nullopt;
@@ -320,7 +327,7 @@ class Checker {
           error(where, "expected a map of names to strings, got " + kindOf(node));
           return std::nullopt;
         }
-        auto object = nlohmann::json::object();
+        auto object = nlohmann::ordered_json::object();
         bool ok = true;
         for (const auto& [k, v] : entries(node, where.path)) {
           auto item_where = textAt(v, join(where.path, k.Scalar()), &where);
@@ -335,14 +342,13 @@ class Checker {
         if (!ok) return std::nullopt;
         return object;
       }
-      case OptionType::Object:
-        return toJson(node, where);
+      case OptionType::Object: return toJson(node, where);
     }
     return std::nullopt;
   }
 
   /// Normalises the default of an option that was not written.
-  nlohmann::json defaultValue(const OptionSpec& spec) {
+  nlohmann::ordered_json defaultValue(const OptionSpec& spec) {
     std::map<std::string, SourceLocation> unused;
     // Lists and maps are written in YAML flow style ("[POST]"); everything else is one scalar.
     const bool structured = spec.type == OptionType::StringList || spec.type == OptionType::StringMap ||
@@ -351,7 +357,7 @@ class Checker {
     Diagnostics scratch;
     Checker inner(file_, scratch);
     auto value = inner.option(spec, node, SourceLocation{}, unused, spec.name);
-    return value ? *value : nlohmann::json(nullptr);
+    return value ? *value : nlohmann::ordered_json(nullptr);
   }
 
   /// Checks an endpoint's component options against its schema.
@@ -365,12 +371,12 @@ class Checker {
         return false;
       }
       endpoint.option_locations[""] = textAt(node, where.path, &where);
-      auto value = node.IsNull() ? nlohmann::json(nullptr)
+      auto value = node.IsNull() ? nlohmann::ordered_json(nullptr)
                                  : option(only, node, endpoint.option_locations[""], endpoint.option_locations, "");
       if (value) endpoint.options = std::move(*value);
       return diagnostics_.size() == before;
     }
-    endpoint.options = nlohmann::json::object();
+    endpoint.options = nlohmann::ordered_json::object();
     if (!node.IsNull() && !node.IsMap()) {
       error(where, "expected a map of options for '" + spec.name + "', got " + kindOf(node));
       return false;
@@ -398,8 +404,8 @@ class Checker {
     for (const auto& option_spec : spec.options) {
       if (endpoint.options.contains(option_spec.name) || written.count(option_spec.name)) continue;
       if (option_spec.required) {
-        error(where, "missing required option '" + option_spec.name + "' for '" + spec.name + "' (" +
-                         option_spec.doc + ")");
+        error(where,
+              "missing required option '" + option_spec.name + "' for '" + spec.name + "' (" + option_spec.doc + ")");
       } else if (!option_spec.default_value.empty()) {
         endpoint.options[option_spec.name] = defaultValue(option_spec);
       }
@@ -503,7 +509,7 @@ class Checker {
   std::optional<std::vector<std::string>> source_;
 };
 
-const std::vector<std::string> kRouteKeys = {"id", "description", "from", "steps", "to",
+const std::vector<std::string> kRouteKeys = {"id",    "description", "from",  "steps",   "to",
                                              "reply", "concurrency", "queue", "timeout", "on_error"};
 const std::vector<std::string> kTopKeys = {"routes", "plugins"};
 
@@ -520,7 +526,8 @@ std::vector<std::filesystem::path> routeFiles(const std::vector<std::string>& pa
         if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) found.push_back(entry.path());
       }
       std::sort(found.begin(), found.end());
-      if (found.empty()) diagnostics.error(SourceLocation{path, 0, 0, ""}, "no route files (*.yaml, *.yml) in this directory");
+      if (found.empty())
+        diagnostics.error(SourceLocation{path, 0, 0, ""}, "no route files (*.yaml, *.yml) in this directory");
       files.insert(files.end(), found.begin(), found.end());
     } else if (std::filesystem::exists(path, ec)) {
       files.emplace_back(path);
@@ -614,9 +621,8 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
       for (const auto& [key, value] : c.entries(node, path)) {
         const auto name = key.Scalar();
         if (std::find(kRouteKeys.begin(), kRouteKeys.end(), name) == kRouteKeys.end()) {
-          c.error(c.at(key, path + "." + name),
-                  withSuggestion("unknown route key '" + name + "'", name, kRouteKeys) +
-                      " (route keys: " + joinNames(kRouteKeys) + ")");
+          c.error(c.at(key, path + "." + name), withSuggestion("unknown route key '" + name + "'", name, kRouteKeys) +
+                                                    " (route keys: " + joinNames(kRouteKeys) + ")");
           continue;
         }
         fields[name] = value;
@@ -636,9 +642,9 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
         route.id = *id;
       }
       if (fields.count("description")) {
-        route.description = c.scalar(fields["description"], c.at(fields["description"], path + ".description"),
-                                     "a string")
-                                .value_or("");
+        route.description =
+            c.scalar(fields["description"], c.at(fields["description"], path + ".description"), "a string")
+                .value_or("");
       }
       if (!fields.count("from")) {
         c.error(where, "missing 'from': a route needs one inbound endpoint");
@@ -685,8 +691,7 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
             route.reply = kReplyLast;
           } else if (*text == "none") {
             route.reply = kReplyNone;
-          } else if (!text->empty() && std::all_of(text->begin(), text->end(), ::isdigit) &&
-                     std::stoul(*text) < size) {
+          } else if (!text->empty() && std::all_of(text->begin(), text->end(), ::isdigit) && std::stoul(*text) < size) {
             route.reply = static_cast<int>(std::stoul(*text));
           } else {
             c.error(reply_where, "expected last, none or an index into 'to' (0.." +
@@ -711,8 +716,8 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
         const auto& on_error = fields["on_error"];
         const auto on_error_path = path + ".on_error";
         if (!on_error.IsMap()) {
-          c.error(c.at(on_error, on_error_path), "expected a map with 'retry' and/or 'dead_letter', got " +
-                                                     kindOf(on_error));
+          c.error(c.at(on_error, on_error_path),
+                  "expected a map with 'retry' and/or 'dead_letter', got " + kindOf(on_error));
         } else {
           for (const auto& [key, value] : c.entries(on_error, on_error_path)) {
             const auto name = key.Scalar();
@@ -727,8 +732,8 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
               }
             } else if (name == "retry") {
               if (!value.IsMap()) {
-                c.error(c.at(value, key_path), "expected a map (attempts, delay, backoff, max_delay), got " +
-                                                   kindOf(value));
+                c.error(c.at(value, key_path),
+                        "expected a map (attempts, delay, backoff, max_delay), got " + kindOf(value));
                 continue;
               }
               route.retry.attempts = 3;

@@ -75,8 +75,8 @@ std::chrono::milliseconds parseDuration(std::string_view text) {
 std::uint64_t parseSize(std::string_view text) {
   const auto [value, unit] = splitUnit(text);
   static const std::pair<std::string_view, double> kUnits[] = {
-      {"", 1},     {"B", 1},          {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0},
-      {"KB", 1e3}, {"kB", 1e3},       {"MB", 1e6},      {"GB", 1e9}};
+      {"", 1},     {"B", 1},    {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0},
+      {"KB", 1e3}, {"kB", 1e3}, {"MB", 1e6},     {"GB", 1e9}};
   for (const auto& [name, factor] : kUnits) {
     if (unit != name) continue;
     if (value * factor >= static_cast<double>(std::numeric_limits<std::uint64_t>::max())) {
@@ -87,15 +87,15 @@ std::uint64_t parseSize(std::string_view text) {
   throw std::invalid_argument("unknown unit '" + std::string(unit) + "' (use B, KiB, MiB, GiB, KB, MB or GB)");
 }
 
-Options::Options(nlohmann::json values, Scope scope)
-    : values_(std::make_shared<const nlohmann::json>(std::move(values))), scope_(std::move(scope)) {}
+Options::Options(nlohmann::ordered_json values, Scope scope)
+    : values_(std::make_shared<const nlohmann::ordered_json>(std::move(values))), scope_(std::move(scope)) {}
 
 bool Options::has(std::string_view name) const {
   if (name.empty()) return !values_->is_null();
   return values_->is_object() && values_->contains(name);
 }
 
-const nlohmann::json& Options::value(std::string_view name) const {
+const nlohmann::ordered_json& Options::value(std::string_view name) const {
   if (name.empty()) return *values_;
   if (values_->is_object()) {
     auto it = values_->find(name);
@@ -104,14 +104,24 @@ const nlohmann::json& Options::value(std::string_view name) const {
   throw OptionError(std::string(name), "option '" + std::string(name) + "' is not set");
 }
 
-std::string Options::string(std::string_view name) const { return value(name).get<std::string>(); }
-bool Options::boolean(std::string_view name) const { return value(name).get<bool>(); }
-std::int64_t Options::integer(std::string_view name) const { return value(name).get<std::int64_t>(); }
-double Options::number(std::string_view name) const { return value(name).get<double>(); }
+std::string Options::string(std::string_view name) const {
+  return value(name).get<std::string>();
+}
+bool Options::boolean(std::string_view name) const {
+  return value(name).get<bool>();
+}
+std::int64_t Options::integer(std::string_view name) const {
+  return value(name).get<std::int64_t>();
+}
+double Options::number(std::string_view name) const {
+  return value(name).get<double>();
+}
 std::chrono::milliseconds Options::duration(std::string_view name) const {
   return std::chrono::milliseconds(value(name).get<std::int64_t>());
 }
-std::uint64_t Options::size(std::string_view name) const { return value(name).get<std::uint64_t>(); }
+std::uint64_t Options::size(std::string_view name) const {
+  return value(name).get<std::uint64_t>();
+}
 std::vector<std::string> Options::list(std::string_view name) const {
   return value(name).get<std::vector<std::string>>();
 }
@@ -120,7 +130,9 @@ std::vector<std::pair<std::string, std::string>> Options::map(std::string_view n
   for (const auto& item : value(name).items()) entries.emplace_back(item.key(), item.value().get<std::string>());
   return entries;
 }
-const nlohmann::json& Options::json(std::string_view name) const { return value(name); }
+const nlohmann::ordered_json& Options::json(std::string_view name) const {
+  return value(name);
+}
 
 Template Options::templ(std::string_view name) const {
   try {

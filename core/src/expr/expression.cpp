@@ -74,9 +74,7 @@ class Parser {
   }
 
  private:
-  [[noreturn]] static void fail(std::size_t offset, const std::string& message) {
-    throw SyntaxError(offset, message);
-  }
+  [[noreturn]] static void fail(std::size_t offset, const std::string& message) { throw SyntaxError(offset, message); }
 
   void advance() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
@@ -113,7 +111,8 @@ class Parser {
       token_ = Token{Token::Kind::Number, std::string(text_.substr(start, pos_ - start)), start};
     } else if (std::isalpha(static_cast<unsigned char>(c))) {
       const auto start = pos_;
-      while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_')) ++pos_;
+      while (pos_ < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_'))
+        ++pos_;
       token_ = Token{Token::Kind::Word, std::string(text_.substr(start, pos_ - start)), start};
     } else {
       static const char* kOps[] = {"==", "!=", "<=", ">=", "&&", "||", "<", ">", "!", "(", ")"};
@@ -163,9 +162,9 @@ class Parser {
 
   NodePtr parseComparison() {
     auto left = parsePrimary();
-    static const std::pair<const char*, Node::Op> kCompare[] = {
-        {"==", Node::Op::Eq}, {"!=", Node::Op::Ne}, {"<", Node::Op::Lt},
-        {"<=", Node::Op::Le}, {">", Node::Op::Gt},  {">=", Node::Op::Ge}};
+    static const std::pair<const char*, Node::Op> kCompare[] = {{"==", Node::Op::Eq}, {"!=", Node::Op::Ne},
+                                                                {"<", Node::Op::Lt},  {"<=", Node::Op::Le},
+                                                                {">", Node::Op::Gt},  {">=", Node::Op::Ge}};
     if (token_.kind == Token::Kind::Op) {
       for (const auto& [text, op] : kCompare) {
         if (token_.text != text) continue;
@@ -229,7 +228,8 @@ class Parser {
       case Token::Kind::Number: {
         char* end = nullptr;
         const double value = std::strtod(token_.text.c_str(), &end);
-        if (end != token_.text.c_str() + token_.text.size()) fail(token_.offset, "malformed number '" + token_.text + "'");
+        if (end != token_.text.c_str() + token_.text.size())
+          fail(token_.offset, "malformed number '" + token_.text + "'");
         std::int64_t integer = 0;
         const char* last = token_.text.data() + token_.text.size();
         if (token_.text.find_first_of(".eE") == std::string::npos &&
@@ -241,8 +241,7 @@ class Parser {
         advance();
         return node;
       }
-      case Token::Kind::Ref:
-        return parseReference();
+      case Token::Kind::Ref: return parseReference();
       case Token::Kind::Word:
         if (token_.text == "true" || token_.text == "false") {
           node->literal = token_.text == "true";
@@ -268,8 +267,7 @@ class Parser {
           return inner;
         }
         fail(token_.offset, "unexpected '" + token_.text + "'");
-      case Token::Kind::End:
-        break;
+      case Token::Kind::End: break;
     }
     fail(token_.offset, "unexpected end of expression");
   }
@@ -303,7 +301,8 @@ bool compare(const Node& node, const Message& message) {
   } else {
     if (left.is_null() || right.is_null()) return false;
     if (lnum || rnum) {
-      throw MessageError("cannot order " + left.dump() + " and " + right.dump() + ": one is a number, the other is not");
+      throw MessageError("cannot order " + left.dump() + " and " + right.dump() +
+                         ": one is a number, the other is not");
     }
     const auto l = asText(left);
     const auto r = asText(right);
@@ -322,18 +321,12 @@ bool compare(const Node& node, const Message& message) {
 
 nlohmann::json evaluate(const Node& node, const Message& message) {
   switch (node.kind) {
-    case Node::Kind::Literal:
-      return node.literal;
-    case Node::Kind::Ref:
-      return node.reference.evaluate(message);
-    case Node::Kind::Not:
-      return !truthy(evaluate(*node.left, message));
-    case Node::Kind::And:
-      return truthy(evaluate(*node.left, message)) && truthy(evaluate(*node.right, message));
-    case Node::Kind::Or:
-      return truthy(evaluate(*node.left, message)) || truthy(evaluate(*node.right, message));
-    case Node::Kind::Compare:
-      return compare(node, message);
+    case Node::Kind::Literal: return node.literal;
+    case Node::Kind::Ref: return node.reference.evaluate(message);
+    case Node::Kind::Not: return !truthy(evaluate(*node.left, message));
+    case Node::Kind::And: return truthy(evaluate(*node.left, message)) && truthy(evaluate(*node.right, message));
+    case Node::Kind::Or: return truthy(evaluate(*node.left, message)) || truthy(evaluate(*node.right, message));
+    case Node::Kind::Compare: return compare(node, message);
     case Node::Kind::Contains: {
       const auto haystack = evaluate(*node.left, message);
       const auto needle = evaluate(*node.right, message);
@@ -345,11 +338,8 @@ nlohmann::json evaluate(const Node& node, const Message& message) {
       }
       return asText(haystack).find(asText(needle)) != std::string::npos;
     }
-    case Node::Kind::Matches:
-      return std::regex_search(asText(evaluate(*node.left, message)), *node.pattern);
-    case Node::Kind::Exists:
-      try {
-        return !evaluate(*node.left, message).is_null();
+    case Node::Kind::Matches: return std::regex_search(asText(evaluate(*node.left, message)), *node.pattern);
+    case Node::Kind::Exists: try { return !evaluate(*node.left, message).is_null();
       } catch (const MessageError&) {
         return false;  // a body that is not JSON/XML has no such value
       }
@@ -366,6 +356,8 @@ Expression Expression::compile(std::string_view text, const Scope& scope) {
   return expression;
 }
 
-bool Expression::test(const Message& message) const { return truthy(evaluate(*root_, message)); }
+bool Expression::test(const Message& message) const {
+  return truthy(evaluate(*root_, message));
+}
 
 }  // namespace switchboard

@@ -6,9 +6,9 @@
 
 #include <pugixml.hpp>
 
-#include "util/suggest.hpp"
 #include "switchboard/status.hpp"
 #include "switchboard/template.hpp"
+#include "util/suggest.hpp"
 
 namespace switchboard {
 
@@ -89,8 +89,7 @@ std::string formatNow(const char* format, bool with_millis) {
   const auto length = std::strftime(buffer, sizeof buffer, format, &utc);
   std::string text(buffer, length);
   if (with_millis) {
-    const auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
     text += '.' + std::to_string(1000 + millis).substr(1) + 'Z';
   }
   return text;
@@ -146,8 +145,9 @@ Reference Reference::parse(std::string_view text, const Scope& scope) {
       const auto kind = std::find(kReferenceKinds.begin(), kReferenceKinds.end(), *near) - kReferenceKinds.begin();
       message += "; did you mean '" + kReferenceForms[static_cast<std::size_t>(kind)] + "'?";
     }
-    message += " (known: ${body}, ${body.path}, ${xpath:/path}, ${header.NAME}, ${prop.NAME}, "
-               "${message.id}, ${route.id}, ${now}, ${now:FORMAT}, ${uuid}, ${env.NAME})";
+    message +=
+        " (known: ${body}, ${body.path}, ${xpath:/path}, ${header.NAME}, ${prop.NAME}, "
+        "${message.id}, ${route.id}, ${now}, ${now:FORMAT}, ${uuid}, ${env.NAME})";
     throw SyntaxError(0, message);
   }
   Reference reference;
@@ -159,17 +159,14 @@ Reference Reference::parse(std::string_view text, const Scope& scope) {
 nlohmann::json Reference::evaluate(const Message& message) const {
   const Impl& impl = *impl_;
   switch (impl.kind) {
-    case Impl::Kind::Body:
-      return message.body();
-    case Impl::Kind::BodyPath:
-      return walk(message.jsonBody(), impl.path);
+    case Impl::Kind::Body: return message.body();
+    case Impl::Kind::BodyPath: return walk(message.jsonBody(), impl.path);
     case Impl::Kind::XPath: {
       pugi::xml_document document;
       const auto result = document.load_buffer(message.body().data(), message.body().size());
       if (!result) throw MessageError(std::string("body is not valid XML: ") + result.description());
       // string(node-set) is the first node's text; an empty node set is "absent", not "".
-      if (impl.xpath->return_type() == pugi::xpath_type_node_set &&
-          impl.xpath->evaluate_node_set(document).empty()) {
+      if (impl.xpath->return_type() == pugi::xpath_type_node_set && impl.xpath->evaluate_node_set(document).empty()) {
         return nullptr;
       }
       return impl.xpath->evaluate_string(document);
@@ -182,16 +179,11 @@ nlohmann::json Reference::evaluate(const Message& message) const {
       const auto it = message.properties().find(impl.name);
       return it != message.properties().end() ? nlohmann::json(it->second) : nlohmann::json(nullptr);
     }
-    case Impl::Kind::MessageId:
-      return message.id();
-    case Impl::Kind::Constant:
-      return impl.name;
-    case Impl::Kind::Now:
-      return formatNow("%Y-%m-%dT%H:%M:%S", true);
-    case Impl::Kind::NowFormat:
-      return formatNow(impl.name.c_str(), false);
-    case Impl::Kind::Uuid:
-      return newUuid();
+    case Impl::Kind::MessageId: return message.id();
+    case Impl::Kind::Constant: return impl.name;
+    case Impl::Kind::Now: return formatNow("%Y-%m-%dT%H:%M:%S", true);
+    case Impl::Kind::NowFormat: return formatNow(impl.name.c_str(), false);
+    case Impl::Kind::Uuid: return newUuid();
   }
   return nullptr;
 }

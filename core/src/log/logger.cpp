@@ -16,8 +16,7 @@ constexpr std::string_view kLevelNames[] = {"trace", "debug", "info", "warn", "e
 std::string timestampUtc() {
   const auto now = std::chrono::system_clock::now();
   const auto seconds = std::chrono::system_clock::to_time_t(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char buffer[40];
@@ -33,7 +32,9 @@ std::optional<LogLevel> parseLogLevel(std::string_view text) noexcept {
   return std::nullopt;
 }
 
-std::string_view logLevelName(LogLevel level) noexcept { return kLevelNames[static_cast<int>(level)]; }
+std::string_view logLevelName(LogLevel level) noexcept {
+  return kLevelNames[static_cast<int>(level)];
+}
 
 Logger& Logger::instance() noexcept {
   static Logger logger;

@@ -11,7 +11,9 @@
 namespace switchboard {
 
 namespace {
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -20,16 +22,15 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 void Headers::set(std::string_view name, std::string value) {
-  auto first = std::find_if(entries_.begin(), entries_.end(),
-                            [&](const Entry& e) { return iequals(e.first, name); });
+  auto first = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return iequals(e.first, name); });
   if (first == entries_.end()) {
     entries_.emplace_back(std::string(name), std::move(value));
     return;
   }
   first->second = std::move(value);
-  entries_.erase(std::remove_if(std::next(first), entries_.end(),
-                                [&](const Entry& e) { return iequals(e.first, name); }),
-                 entries_.end());
+  entries_.erase(
+      std::remove_if(std::next(first), entries_.end(), [&](const Entry& e) { return iequals(e.first, name); }),
+      entries_.end());
 }
 
 void Headers::add(std::string_view name, std::string value) {
@@ -45,9 +46,9 @@ const std::string* Headers::find(std::string_view name) const noexcept {
 
 std::size_t Headers::remove(std::string_view name) {
   const auto before = entries_.size();
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
-                                [&](const Entry& e) { return iequals(e.first, name); }),
-                 entries_.end());
+  entries_.erase(
+      std::remove_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return iequals(e.first, name); }),
+      entries_.end());
   return before - entries_.size();
 }
 

@@ -168,14 +168,24 @@ std::vector<std::string> namesOf(const Map& map) {
 }
 }  // namespace
 
-const Component<InboundFactory>* Registry::inbound(std::string_view name) const { return findIn(inbound_, name); }
-const Component<OutboundFactory>* Registry::outbound(std::string_view name) const { return findIn(outbound_, name); }
+const Component<InboundFactory>* Registry::inbound(std::string_view name) const {
+  return findIn(inbound_, name);
+}
+const Component<OutboundFactory>* Registry::outbound(std::string_view name) const {
+  return findIn(outbound_, name);
+}
 const Component<TransformFactory>* Registry::transform(std::string_view name) const {
   return findIn(transforms_, name);
 }
-std::vector<std::string> Registry::inboundNames() const { return namesOf(inbound_); }
-std::vector<std::string> Registry::outboundNames() const { return namesOf(outbound_); }
-std::vector<std::string> Registry::transformNames() const { return namesOf(transforms_); }
+std::vector<std::string> Registry::inboundNames() const {
+  return namesOf(inbound_);
+}
+std::vector<std::string> Registry::outboundNames() const {
+  return namesOf(outbound_);
+}
+std::vector<std::string> Registry::transformNames() const {
+  return namesOf(transforms_);
+}
 
 const PluginFailure* Registry::failureFor(std::string_view component) const {
   for (const auto& failure : failures_) {

@@ -43,8 +43,7 @@ std::size_t Bus::stop(std::chrono::milliseconds drain_timeout) {
   for (auto& route : routes_) {
     if (!route->drain(deadline)) {
       left += route->inFlight();
-      log(LogLevel::Warn,
-          "drain timeout: " + std::to_string(route->inFlight()) + " message(s) left unacknowledged",
+      log(LogLevel::Warn, "drain timeout: " + std::to_string(route->inFlight()) + " message(s) left unacknowledged",
           {{"route", route->id()}});
     }
   }

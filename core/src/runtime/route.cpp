@@ -144,7 +144,9 @@ std::size_t Route::inFlight() const {
   return admitted_;
 }
 
-Message Route::newMessage() { return Message(newUuid()); }
+Message Route::newMessage() {
+  return Message(newUuid());
+}
 
 void Route::admit(Message message, Completion done, std::unique_lock<std::mutex>& lock) {
   auto flight = std::make_shared<Flight>();
@@ -237,8 +239,8 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         continue;
       }
       if (Scheduler::Clock::now() >= f.deadline) {
-        fail(flight,
-             Status::timeout("route timeout of " + std::to_string(config_.timeout.count()) + "ms exceeded"), where);
+        fail(flight, Status::timeout("route timeout of " + std::to_string(config_.timeout.count()) + "ms exceeded"),
+             where);
         return;
       }
       ++f.attempt;
@@ -247,11 +249,13 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         if (status.retryable() && f.attempt < config_.retry.attempts) {
           const double factor = std::pow(config_.retry.backoff, f.attempt - 1);
           const auto delay = std::min<std::chrono::milliseconds>(
-              std::chrono::milliseconds(static_cast<std::int64_t>(static_cast<double>(config_.retry.delay.count()) * factor)),
+              std::chrono::milliseconds(
+                  static_cast<std::int64_t>(static_cast<double>(config_.retry.delay.count()) * factor)),
               config_.retry.max_delay);
           if (Scheduler::Clock::now() + delay < f.deadline) {
-            log(LogLevel::Warn, "attempt " + std::to_string(f.attempt) + " failed, retrying in " +
-                                    std::to_string(delay.count()) + "ms: " + status.message(),
+            log(LogLevel::Warn,
+                "attempt " + std::to_string(f.attempt) + " failed, retrying in " + std::to_string(delay.count()) +
+                    "ms: " + status.message(),
                 {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
             scheduler_.at(Scheduler::Clock::now() + delay, [this, flight] { enqueue(flight); });
             return;

@@ -1,0 +1,53 @@
+#pragma once
+// Loads the built plugins through the real registry, as the bus does, and builds components
+// from option JSON the way the loader hands them over.
+#include <catch2/catch.hpp>
+
+#include "plugin/registry.hpp"
+
+namespace switchboard::testing {
+
+inline core::Registry& builtPlugins() {
+  static core::Registry* registry = [] {
+    auto* r = new core::Registry();
+    r->loadDirectories({SWITCHBOARD_TEST_PLUGIN_DIR});
+    return r;
+  }();
+  return *registry;
+}
+
+/// Options as the loader produces them: the given values plus the declared defaults.
+inline Options optionsFor(const ComponentSpec& spec, nlohmann::ordered_json values) {
+  if (spec.valueForm()) return Options(std::move(values), Scope{"test-route"});
+  for (const auto& option : spec.options) {
+    if (values.contains(option.name) || option.default_value.empty()) continue;
+    switch (option.type) {
+      case OptionType::Bool: values[option.name] = option.default_value == "true"; break;
+      case OptionType::Int: values[option.name] = std::stoll(option.default_value); break;
+      case OptionType::Duration: values[option.name] = parseDuration(option.default_value).count(); break;
+      case OptionType::Size: values[option.name] = parseSize(option.default_value); break;
+      default: values[option.name] = option.default_value;
+    }
+  }
+  return Options(std::move(values), Scope{"test-route"});
+}
+
+inline std::unique_ptr<Transform> makeTransform(const std::string& name, nlohmann::ordered_json values) {
+  const auto* component = builtPlugins().transform(name);
+  REQUIRE(component != nullptr);
+  return component->factory(optionsFor(component->spec, std::move(values)));
+}
+
+inline std::unique_ptr<OutboundAdapter> makeOutbound(const std::string& name, nlohmann::ordered_json values) {
+  const auto* component = builtPlugins().outbound(name);
+  REQUIRE(component != nullptr);
+  return component->factory(optionsFor(component->spec, std::move(values)));
+}
+
+inline std::unique_ptr<InboundAdapter> makeInbound(const std::string& name, nlohmann::ordered_json values) {
+  const auto* component = builtPlugins().inbound(name);
+  REQUIRE(component != nullptr);
+  return component->factory(optionsFor(component->spec, std::move(values)));
+}
+
+}  // namespace switchboard::testing
