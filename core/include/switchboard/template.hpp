@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -22,9 +23,11 @@ class SyntaxError : public std::runtime_error {
   std::size_t offset_;
 };
 
-/// What a template or expression is compiled for: values fixed at load time.
+/// The route a component belongs to: what its templates and expressions are compiled for,
+/// and the route settings an adapter may need.
 struct Scope {
   std::string route_id;
+  std::chrono::milliseconds route_timeout{30'000};  ///< the route's `timeout`
 };
 
 /// One `${...}` reference: body, body.a.b[0], xpath:/a/b, header.NAME, prop.NAME,

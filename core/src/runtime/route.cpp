@@ -18,10 +18,10 @@ struct Route::Flight {
 namespace {
 
 template <typename T, typename Factory>
-std::unique_ptr<T> instantiate(const EndpointConfig& endpoint, const Factory& factory, const std::string& route_id,
+std::unique_ptr<T> instantiate(const EndpointConfig& endpoint, const Factory& factory, const Scope& scope,
                                Diagnostics& diagnostics) {
   try {
-    auto instance = factory(Options(endpoint.options, Scope{route_id}));
+    auto instance = factory(Options(endpoint.options, scope));
     if (!instance) diagnostics.error(endpoint.where, "'" + endpoint.component + "' returned no instance");
     return instance;
   } catch (const OptionError& e) {
@@ -59,24 +59,25 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
                                      Diagnostics& diagnostics) {
   const auto before = diagnostics.size();
   std::unique_ptr<Route> route(new Route(config, scheduler));
+  const Scope scope{config.id, config.timeout};
   if (const auto* component = registry.inbound(config.from.component)) {
-    route->inbound_ = instantiate<InboundAdapter>(config.from, component->factory, config.id, diagnostics);
+    route->inbound_ = instantiate<InboundAdapter>(config.from, component->factory, scope, diagnostics);
   }
   for (const auto& step : config.steps) {
     if (const auto* component = registry.transform(step.component)) {
-      route->steps_.push_back({step, instantiate<Transform>(step, component->factory, config.id, diagnostics)});
+      route->steps_.push_back({step, instantiate<Transform>(step, component->factory, scope, diagnostics)});
     }
   }
   for (const auto& target : config.to) {
     if (const auto* component = registry.outbound(target.component)) {
-      route->to_.push_back({target, instantiate<OutboundAdapter>(target, component->factory, config.id, diagnostics)});
+      route->to_.push_back({target, instantiate<OutboundAdapter>(target, component->factory, scope, diagnostics)});
     }
   }
   if (config.dead_letter) {
     if (const auto* component = registry.outbound(config.dead_letter->component)) {
       route->dead_letter_.emplace(Endpoint<OutboundAdapter>{
           *config.dead_letter,
-          instantiate<OutboundAdapter>(*config.dead_letter, component->factory, config.id, diagnostics)});
+          instantiate<OutboundAdapter>(*config.dead_letter, component->factory, scope, diagnostics)});
     }
   }
   if (diagnostics.size() != before) return nullptr;

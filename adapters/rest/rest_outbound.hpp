@@ -1,0 +1,65 @@
+#pragma once
+
+#include <curl/curl.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "switchboard/plugin.hpp"
+
+namespace switchboard::adapters::rest {
+
+struct OutboundOptions {
+  Template url;
+  std::string method = "POST";
+  std::vector<std::pair<std::string, Template>> headers;
+  std::chrono::milliseconds timeout{30'000};
+  std::chrono::milliseconds connect_timeout{5'000};
+  bool follow_redirects = true;
+  bool forward_headers = true;
+  // TLS
+  std::string ca;
+  std::string cert;
+  std::string key;
+  bool verify = true;
+  // Authentication: "user:password" for basic, or a bearer token.
+  std::string basic;
+  std::string bearer;
+
+  static ComponentSpec spec();
+  static OutboundOptions from(const Options& options);
+};
+
+/// The HTTP request a message becomes, as data: what `send` hands to libcurl.
+struct OutgoingRequest {
+  std::string url;
+  std::string method;
+  std::vector<std::string> headers;  ///< "Name: value"
+  const std::string* body = nullptr;
+};
+OutgoingRequest formatRequest(const OutboundOptions& options, const Message& message);
+
+/// How an HTTP status counts: 2xx and 3xx succeed; 408, 429 and 5xx are worth retrying;
+/// other 4xx are permanent (the peer refused this message).
+Status statusFor(long http_status, const std::string& what);
+
+/// Sends each message as an HTTP request with libcurl. Handles (and their kept-alive
+/// connections) are pooled per endpoint and reused across messages.
+class RestOutbound final : public OutboundAdapter {
+ public:
+  explicit RestOutbound(OutboundOptions options) : options_(std::move(options)) {}
+  ~RestOutbound() override;
+  Status send(Message& message) override;
+  std::string describe() const override;
+
+ private:
+  CURL* acquire();
+  void release(CURL* handle);
+
+  OutboundOptions options_;
+  std::mutex mutex_;
+  std::vector<CURL*> idle_;
+};
+
+}  // namespace switchboard::adapters::rest

@@ -1,0 +1,20 @@
+// Entry point of libswitchboard-rest.so: the `rest` inbound (HTTP server) and outbound (client).
+#include <curl/curl.h>
+
+#include "rest_inbound.hpp"
+#include "rest_outbound.hpp"
+
+namespace {
+void registerRest(switchboard::Registrar& registrar) {
+  using namespace switchboard::adapters::rest;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("libcurl failed to initialise");
+  registrar.addInbound(InboundOptions::spec(), [](const switchboard::Options& options) {
+    return std::make_unique<RestInbound>(InboundOptions::from(options));
+  });
+  registrar.addOutbound(OutboundOptions::spec(), [](const switchboard::Options& options) {
+    return std::make_unique<RestOutbound>(OutboundOptions::from(options));
+  });
+}
+}  // namespace
+
+SWITCHBOARD_PLUGIN("rest", "0.1.0", registerRest)
