@@ -6,7 +6,7 @@ namespace switchboard::core {
 
 struct Route::Flight {
   Message message;
-  Message original;  // as it entered, for the dead letter endpoint
+  Message original;  // as it entered, for the dead letter endpoint (kept only when there is one)
   Completion done;
   Scheduler::Clock::time_point deadline;
   bool steps_done = false;
@@ -151,7 +151,7 @@ Message Route::newMessage() {
 
 void Route::admit(Message message, Completion done, std::unique_lock<std::mutex>& lock) {
   auto flight = std::make_shared<Flight>();
-  flight->original = message;
+  if (dead_letter_) flight->original = message;  // only the dead letter endpoint needs it
   flight->message = std::move(message);
   flight->done = std::move(done);
   flight->deadline = Scheduler::Clock::now() + config_.timeout;
