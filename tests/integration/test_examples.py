@@ -1,6 +1,7 @@
 """The shipped route files validate, and the quickstart does what its README says."""
 import json
 import shutil
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -24,9 +25,19 @@ class ExamplesTest(unittest.TestCase):
             for sample in (SOURCE_DIR / "examples" / "quickstart" / "sample").glob("*.json"):
                 shutil.copy(sample, work / "inbox")
             (work / "inbox" / "broken.json").write_text("not json")
-            with Bus(work / "routes.yaml", work, plugins=[]) as bus:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            with Bus(work / "routes.yaml", work, plugins=[], env={"QUICKSTART_PORT": str(port)}) as bus:
                 bus.start()
-                wait_for(lambda: len(visible_files(work / "archive")) == 3, 15, what="all inputs acknowledged")
+                posted = subprocess.run(["curl", "-s", "-w", " %{http_code}", "-X", "POST",
+                                         "-H", "Content-Type: application/json",
+                                         "-d", '{"order": {"id": 3, "amount": 1200}}',
+                                         f"http://127.0.0.1:{port}/orders/3"], capture_output=True, text=True,
+                                        timeout=30)
+                self.assertTrue(posted.stdout.endswith(" 202"), posted.stdout)
+                self.assertIn('"id"', posted.stdout)
+                wait_for(lambda: len(visible_files(work / "archive")) == 4, 15, what="all inputs acknowledged")
                 wait_for(lambda: visible_files(work / "dead"), 5, what="dead letter")
                 self.assertEqual(bus.stop()[0], 0)
                 self.assertTrue(bus.find("order 2 from order-2.json"))
@@ -35,7 +46,8 @@ class ExamplesTest(unittest.TestCase):
             meta = json.loads((work / "outbox" / "order-2.json.meta.json").read_text())
             self.assertEqual(meta["headers"]["X-Source-File"], "order-2.json")
             self.assertIn("X-Received-At", meta["headers"])
-            self.assertEqual([p.name for p in visible_files(work / "outbox" / "big")], ["order-2.json"])
+            self.assertEqual(sorted(p.name for p in visible_files(work / "outbox" / "big")),
+                             ["http-order-3.json", "order-2.json"])
             dead = [p for p in visible_files(work / "dead") if p.suffix == ".json" and p.name.endswith(".meta.json")]
             self.assertEqual(len(dead), 1)
             headers = json.loads((work / "dead" / dead[0]).read_text())["headers"]
