@@ -8,6 +8,7 @@
 #include <boost/beast/ssl.hpp>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -83,7 +84,21 @@ std::vector<Segment> compilePattern(const std::string& pattern) {
 struct Entry {
   std::vector<Segment> segments;
   Endpoint endpoint;
-  Handler handler;
+
+  Entry(std::vector<Segment> s, Endpoint e, Handler h)
+      : segments(std::move(s)), endpoint(std::move(e)), handler_(std::move(h)) {}
+
+  /// Calls the handler unless the endpoint was withdrawn meanwhile; a connection may still
+  /// hold the entry of a request it began before that.
+  void invoke(Request&& request, Respond respond) const {
+    std::shared_lock lock(mutex_);
+    if (!handler_) return respond(errorResponse(503, "this endpoint stopped"));
+    handler_(std::move(request), std::move(respond));
+  }
+  void withdraw() const {
+    std::unique_lock lock(mutex_);
+    handler_ = nullptr;
+  }
 
   bool matches(const std::vector<std::string>& path, std::map<std::string, std::string>& params) const {
     if (path.size() != segments.size()) return false;
@@ -102,6 +117,10 @@ struct Entry {
     }
     return false;
   }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  mutable Handler handler_;
 };
 
 class Listener;
@@ -185,11 +204,17 @@ class Listener : public std::enable_shared_from_this<Listener> {
     accept();
   }
 
+  /// Closes the listening socket and waits until it is closed, so the address can be bound
+  /// again at once (a reload that keeps the address).
   void close() {
-    asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
+    auto closed = std::make_shared<std::promise<void>>();
+    auto done = closed->get_future();
+    asio::post(acceptor_.get_executor(), [self = shared_from_this(), closed] {
       boost::system::error_code ignored;
       self->acceptor_.close(ignored);
+      closed->set_value();
     });
+    done.wait_for(std::chrono::seconds(5));
   }
 
   void add(std::shared_ptr<const Entry> entry) {
@@ -367,7 +392,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       });
     }
     try {
-      entry_->handler(std::move(request), std::move(respond));
+      entry_->invoke(std::move(request), std::move(respond));
     } catch (const std::exception& e) {
       if (!answered->exchange(true)) answer(plainError(500, std::string("internal error: ") + e.what()), false);
     }
@@ -437,6 +462,7 @@ class ServedEndpoint final : public Registration {
   ServedEndpoint(std::shared_ptr<Listener> listener, std::shared_ptr<const Entry> entry)
       : listener_(std::move(listener)), entry_(std::move(entry)) {}
   ~ServedEndpoint() override {
+    entry_->withdraw();
     std::lock_guard lock(Service::instance().mutex);
     if (listener_->remove(entry_.get())) {
       listener_->close();
@@ -475,7 +501,7 @@ Response errorResponse(unsigned status, const std::string& text) {
 
 std::unique_ptr<Registration> serve(const Endpoint& endpoint, Handler handler) {
   if (auto error = checkPathPattern(endpoint.path); !error.empty()) throw std::runtime_error(error);
-  auto entry = std::make_shared<Entry>(Entry{compilePattern(endpoint.path), endpoint, std::move(handler)});
+  auto entry = std::make_shared<Entry>(compilePattern(endpoint.path), endpoint, std::move(handler));
   auto& service = Service::instance();
   std::lock_guard lock(service.mutex);
   auto listener = service.listeners[endpoint.listen].lock();

@@ -64,7 +64,9 @@ bool Registry::loadFile(const std::filesystem::path& file) {
     return false;
   };
   dlerror();
-  void* raw = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // RTLD_NODELETE: code of a plugin stays mapped even after its registry is gone, since a
+  // connection or timer of the process may still run into it while the process ends.
+  void* raw = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!raw) return fail(describeOpenFailure(file, dlerror()));
   std::unique_ptr<void, int (*)(void*)> handle(raw, &dlclose);
 
