@@ -1,5 +1,7 @@
 #include "rest_inbound.hpp"
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 namespace switchboard::adapters::rest {
@@ -158,6 +160,8 @@ Message messageFor(http::Request&& request, Message message, const Auth& auth) {
   auto& headers = message.headers();
   for (auto& [name, value] : request.headers) {
     if (auth.kind != Auth::Kind::None && iequals(name, auth.credentialHeader())) continue;
+    // Dotted names (http.status, path.id, error.message) are the bus's own: callers cannot set them.
+    if (name.find('.') != std::string::npos) continue;
     headers.add(name, value);
   }
   headers.set("http.method", request.method);
@@ -182,8 +186,16 @@ http::Response answerFor(const Outcome& outcome, const std::string& message_id) 
         accepted.body = nlohmann::json{{"id", message_id}}.dump();
         return accepted;
       }
+      unsigned code = 0;
+      const char* end = status->data() + status->size();
+      if (const auto parsed = std::from_chars(status->data(), end, code);
+          parsed.ec != std::errc() || parsed.ptr != end || code < 200 || code > 599) {
+        auto response = http::errorResponse(502, "the reply has no usable http.status: '" + *status + "'");
+        response.headers.set("X-Message-Id", message_id);
+        return response;
+      }
       http::Response response;
-      response.status = static_cast<unsigned>(std::stoi(*status));
+      response.status = code;
       if (!outcome.reply->contentType().empty()) response.headers.set("Content-Type", outcome.reply->contentType());
       response.body = outcome.reply->body();
       return response;

@@ -46,6 +46,7 @@ class RestInbound final : public InboundAdapter {
   void start(Intake& intake) override;
   void stop() override { registration_.reset(); }
   std::string describe() const override;
+  bool eventDriven() const override { return true; }
 
  private:
   void handle(http::Request&& request, http::Respond respond);

@@ -167,28 +167,38 @@ std::string RestOutbound::describe() const {
   return "rest " + options_.method + " " + options_.url.text();
 }
 
-Status RestOutbound::send(Message& message) {
-  const auto request = formatRequest(options_, message);
-  CURL* handle = acquire();
-  if (!handle) return Status::transient("rest: cannot create a libcurl handle");
+/// One request in flight: what libcurl reads from and writes into until it finished.
+struct RestOutbound::Transfer {
+  OutgoingRequest request;
   Exchange exchange;
   char error[CURL_ERROR_SIZE] = {};
   curl_slist* headers = nullptr;
-  for (const auto& header : request.headers) headers = curl_slist_append(headers, header.c_str());
+  CURL* handle = nullptr;
+  ~Transfer() { curl_slist_free_all(headers); }
+};
+
+std::unique_ptr<RestOutbound::Transfer> RestOutbound::prepare(const Message& message) {
+  auto transfer = std::make_unique<Transfer>();
+  transfer->request = formatRequest(options_, message);
+  transfer->handle = acquire();
+  if (!transfer->handle) return nullptr;
+  CURL* handle = transfer->handle;
+  const auto& request = transfer->request;
+  for (const auto& header : request.headers) transfer->headers = curl_slist_append(transfer->headers, header.c_str());
 
   curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, transfer->error);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, options_.follow_redirects ? 1L : 0L);
   curl_easy_setopt(handle, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, transfer->headers);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, onBody);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &exchange);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer->exchange);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, onHeader);
-  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &exchange);
+  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &transfer->exchange);
   if (request.method == "HEAD") {
     curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);
   } else if (request.method != "GET") {
@@ -207,18 +217,23 @@ Status RestOutbound::send(Message& message) {
     curl_easy_setopt(handle, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(handle, CURLOPT_USERPWD, options_.basic.c_str());
   }
+  return transfer;
+}
 
-  const CURLcode code = curl_easy_perform(handle);
+Status RestOutbound::complete(Transfer& transfer, CURLcode code, Message& message) {
   long http_status = 0;
-  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &http_status);
-  curl_slist_free_all(headers);
-  release(handle);
-
+  curl_easy_getinfo(transfer.handle, CURLINFO_RESPONSE_CODE, &http_status);
+  release(transfer.handle);
+  const auto& request = transfer.request;
+  auto& exchange = transfer.exchange;
   const std::string what = request.method + " " + request.url;
   if (code != CURLE_OK) {
-    const std::string text = what + " failed: " + (error[0] ? error : curl_easy_strerror(code));
+    const std::string text = what + " failed: " + (transfer.error[0] ? transfer.error : curl_easy_strerror(code));
     if (code == CURLE_OPERATION_TIMEDOUT) return Status::timeout(text);
-    if (code == CURLE_URL_MALFORMAT || code == CURLE_UNSUPPORTED_PROTOCOL) return Status::permanent(text);
+    // A URL that cannot work is this message's fault; everything else (refused, reset, an
+    // answer that is not HTTP, which libcurl also reports as an unsupported protocol) may pass.
+    const bool web_url = request.url.starts_with("http://") || request.url.starts_with("https://");
+    if (code == CURLE_URL_MALFORMAT || !web_url) return Status::permanent(text);
     return Status::transient(text);
   }
   Status status = statusFor(http_status, what);
@@ -238,6 +253,26 @@ Status RestOutbound::send(Message& message) {
   message.headers() = std::move(response_headers);
   message.setBody(std::move(exchange.body), content_type.empty() ? "application/octet-stream" : content_type);
   return Status::ok();
+}
+
+Status RestOutbound::send(Message& message) {
+  auto transfer = prepare(message);
+  if (!transfer) return Status::transient("rest: cannot create a libcurl handle");
+  const CURLcode code = curl_easy_perform(transfer->handle);
+  return complete(*transfer, code, message);
+}
+
+bool RestOutbound::sendAsync(Message& message, Done done) {
+  std::shared_ptr<Transfer> transfer = prepare(message);
+  if (!transfer) {
+    done(Status::transient("rest: cannot create a libcurl handle"));
+    return true;
+  }
+  CURL* handle = transfer->handle;
+  loop_.submit(handle, [this, transfer, &message, done = std::move(done)](CURLcode code) {
+    done(complete(*transfer, code, message));
+  });
+  return true;
 }
 
 }  // namespace switchboard::adapters::rest

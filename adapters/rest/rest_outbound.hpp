@@ -2,10 +2,12 @@
 
 #include <curl/curl.h>
 
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "curl_loop.hpp"
 #include "switchboard/plugin.hpp"
 
 namespace switchboard::adapters::rest {
@@ -51,15 +53,21 @@ class RestOutbound final : public OutboundAdapter {
   explicit RestOutbound(OutboundOptions options) : options_(std::move(options)) {}
   ~RestOutbound() override;
   Status send(Message& message) override;
+  bool sendAsync(Message& message, Done done) override;
+  bool blocks() const override { return false; }
   std::string describe() const override;
 
  private:
+  struct Transfer;
+  std::unique_ptr<Transfer> prepare(const Message& message);
+  Status complete(Transfer& transfer, CURLcode code, Message& message);
   CURL* acquire();
   void release(CURL* handle);
 
   OutboundOptions options_;
   std::mutex mutex_;
   std::vector<CURL*> idle_;
+  CurlLoop loop_;  // last: its thread stops before the handles go
 };
 
 }  // namespace switchboard::adapters::rest

@@ -86,15 +86,32 @@ class InboundAdapter {
   virtual void stop() = 0;
   /// One line for the start-up banner: "file ./inbox/*.json".
   virtual std::string describe() const = 0;
+  /// True when messages come from an event loop (a server's I/O threads). The route then
+  /// runs them on that thread, without a hand-over to a worker, whenever none of its
+  /// endpoints blocks.
+  virtual bool eventDriven() const { return false; }
 };
 
 /// Sends a message somewhere. Called from several worker threads at once.
 class OutboundAdapter {
  public:
+  using Done = std::function<void(Status)>;
+
   virtual ~OutboundAdapter() = default;
   /// Sends `message`. On success it may replace the message (a response becomes the
   /// message for the next endpoint); on failure it must leave the message unchanged.
   virtual Status send(Message& message) = 0;
+  /// Starts sending without blocking and calls `done` once, from any thread, when finished;
+  /// `message` stays alive and untouched by others until then. Returns false when the
+  /// adapter sends only through `send`.
+  virtual bool sendAsync(Message& message, Done done) {
+    (void)message;
+    (void)done;
+    return false;
+  }
+  /// False when neither `send` nor `sendAsync` waits on I/O, so the route may run it on an
+  /// event loop thread.
+  virtual bool blocks() const { return true; }
   virtual std::string describe() const = 0;
 };
 

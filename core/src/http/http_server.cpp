@@ -29,6 +29,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::size_t kHeaderLimit = 16 * 1024;
+constexpr std::size_t kReadChunk = 8 * 1024;
 
 std::string_view view(beast::string_view text) {
   return {text.data(), text.size()};
@@ -304,8 +305,24 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->header_limit(kHeaderLimit);
     // Checked against the matched endpoint once the header is in.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    beast::get_lowest_layer(stream_).expires_after(first_ ? listener_->readTimeout() : listener_->idleTimeout());
-    first_ = false;
+    if (first_ || buffer_.size() > 0) {
+      first_ = false;
+      return readHeader();
+    }
+    // A kept-alive connection may idle until the next request begins; from its first byte
+    // on, that request has read_timeout to arrive whole, as the first one had.
+    beast::get_lowest_layer(stream_).expires_after(listener_->idleTimeout());
+    stream_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t size) {
+                              if (ec) return self->close();
+                              self->buffer_.commit(size);
+                              self->readHeader();
+                            });
+  }
+
+  // The timer set here covers the whole request, header and body.
+  void readHeader() {
+    beast::get_lowest_layer(stream_).expires_after(listener_->readTimeout());
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onHeader(ec); });
@@ -321,6 +338,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return answer(plainError(400, "malformed request: " + ec.message()), true);
     }
     auto& header = parser_->get();
+    keep_alive_ = header.keep_alive();
     const std::string target(header.target());
     const auto question = target.find('?');
     path_ = percentDecode(std::string_view(target).substr(0, question), false);
@@ -340,9 +358,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                     true);
     }
     parser_->body_limit(max_body);
-    beast::get_lowest_layer(stream_).expires_after(listener_->readTimeout());
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onBody(ec); });
+    auto self = this->shared_from_this();
+    auto read_body = [self] {
+      bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                        [self](beast::error_code ec, std::size_t) { self->onBody(ec); });
+    };
+    if (!parser_->is_done() && header.version() >= 11 && iequals(view(header[bhttp::field::expect]), "100-continue")) {
+      // The client waits for this before it sends the body.
+      auto go_on = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+      return bhttp::async_write(stream_, *go_on, [self, go_on, read_body](beast::error_code ec, std::size_t) {
+        if (ec) return self->close();
+        read_body();
+      });
+    }
+    read_body();
   }
 
   void onBody(beast::error_code ec) {

@@ -1,5 +1,6 @@
 #include "runtime/route.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace switchboard::core {
@@ -81,6 +82,9 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
     }
   }
   if (diagnostics.size() != before) return nullptr;
+  route->inline_ =
+      route->inbound_->eventDriven() && !(route->dead_letter_ && route->dead_letter_->instance->blocks()) &&
+      std::none_of(route->to_.begin(), route->to_.end(), [](const auto& e) { return e.instance->blocks(); });
   return route;
 }
 
@@ -156,9 +160,17 @@ void Route::admit(Message message, Completion done, std::unique_lock<std::mutex>
   flight->done = std::move(done);
   flight->deadline = Scheduler::Clock::now() + config_.timeout;
   ++admitted_;
-  queue_.push_back(std::move(flight));
+  if (active_ >= static_cast<std::size_t>(config_.concurrency)) {
+    waiting_.push_back(std::move(flight));
+    return;
+  }
+  ++active_;
   lock.unlock();
-  work_ready_.notify_one();
+  if (inline_) {
+    process(flight);  // on the inbound's event loop thread: nothing on this route blocks
+  } else {
+    dispatch(std::move(flight));
+  }
 }
 
 Intake::Admission Route::offer(Message message, Completion done) {
@@ -183,12 +195,42 @@ bool Route::waitForRoom() {
   return intake_open_;
 }
 
-void Route::enqueue(std::shared_ptr<Flight> flight) {
+void Route::dispatch(std::shared_ptr<Flight> flight) {
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(flight));
+    ready_.push_back(std::move(flight));
   }
   work_ready_.notify_one();
+}
+
+void Route::activate(std::shared_ptr<Flight> flight) {
+  {
+    std::lock_guard lock(mutex_);
+    if (active_ >= static_cast<std::size_t>(config_.concurrency)) {
+      waiting_.push_back(std::move(flight));
+      return;
+    }
+    ++active_;
+    ready_.push_back(std::move(flight));
+  }
+  work_ready_.notify_one();
+}
+
+void Route::releaseSlot(bool finished) {
+  bool filled = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (finished) --admitted_;
+    --active_;
+    if (!waiting_.empty()) {
+      ++active_;
+      ready_.push_back(std::move(waiting_.front()));
+      waiting_.pop_front();
+      filled = true;
+    }
+  }
+  if (filled) work_ready_.notify_one();
+  if (finished) room_.notify_all();
 }
 
 void Route::workerLoop() {
@@ -196,10 +238,10 @@ void Route::workerLoop() {
     std::shared_ptr<Flight> flight;
     {
       std::unique_lock lock(mutex_);
-      work_ready_.wait(lock, [this] { return workers_stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing left
-      flight = std::move(queue_.front());
-      queue_.pop_front();
+      work_ready_.wait(lock, [this] { return workers_stopping_ || !ready_.empty(); });
+      if (ready_.empty()) return;  // stopping, and nothing left
+      flight = std::move(ready_.front());
+      ready_.pop_front();
     }
     process(flight);
   }
@@ -245,33 +287,9 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         return;
       }
       ++f.attempt;
-      Status status = endpoint.instance->send(f.message);
-      if (!status.isOk()) {
-        if (status.retryable() && f.attempt < config_.retry.attempts) {
-          const double factor = std::pow(config_.retry.backoff, f.attempt - 1);
-          const auto delay = std::min<std::chrono::milliseconds>(
-              std::chrono::milliseconds(
-                  static_cast<std::int64_t>(static_cast<double>(config_.retry.delay.count()) * factor)),
-              config_.retry.max_delay);
-          if (Scheduler::Clock::now() + delay < f.deadline) {
-            log(LogLevel::Warn,
-                "attempt " + std::to_string(f.attempt) + " failed, retrying in " + std::to_string(delay.count()) +
-                    "ms: " + status.message(),
-                {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
-            scheduler_.at(Scheduler::Clock::now() + delay, [this, flight] { enqueue(flight); });
-            return;
-          }
-        }
-        fail(flight, status, where);
-        return;
-      }
-      if (f.attempt > 1) {
-        log(LogLevel::Info, "delivered after " + std::to_string(f.attempt) + " attempts",
-            {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
-      }
-      if (config_.reply == static_cast<int>(f.next)) f.reply = f.message;
-      ++f.next;
-      f.attempt = 0;
+      auto& instance = *endpoint.instance;
+      if (instance.sendAsync(f.message, [this, flight](Status status) { resume(flight, status); })) return;
+      if (!afterSend(flight, instance.send(f.message))) return;
     }
     if (config_.reply == kReplyLast) f.reply = f.message;
     log(LogLevel::Debug, "delivered", {{"route", config_.id}, {"message", f.message.id()}});
@@ -285,6 +303,50 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
   }
 }
 
+bool Route::afterSend(const std::shared_ptr<Flight>& flight, const Status& status) {
+  Flight& f = *flight;
+  const auto& where = to_[f.next].config.label;
+  if (!status.isOk()) {
+    if (status.retryable() && f.attempt < config_.retry.attempts) {
+      const double factor = std::pow(config_.retry.backoff, f.attempt - 1);
+      const auto delay = std::min<std::chrono::milliseconds>(
+          std::chrono::milliseconds(
+              static_cast<std::int64_t>(static_cast<double>(config_.retry.delay.count()) * factor)),
+          config_.retry.max_delay);
+      if (Scheduler::Clock::now() + delay < f.deadline) {
+        log(LogLevel::Warn,
+            "attempt " + std::to_string(f.attempt) + " failed, retrying in " + std::to_string(delay.count()) +
+                "ms: " + status.message(),
+            {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
+        releaseSlot(false);
+        scheduler_.at(Scheduler::Clock::now() + delay, [this, flight] { activate(flight); });
+        return false;
+      }
+    }
+    fail(flight, status, where);
+    return false;
+  }
+  if (f.attempt > 1) {
+    log(LogLevel::Info, "delivered after " + std::to_string(f.attempt) + " attempts",
+        {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
+  }
+  if (config_.reply == static_cast<int>(f.next)) f.reply = f.message;
+  ++f.next;
+  f.attempt = 0;
+  return true;
+}
+
+void Route::resume(const std::shared_ptr<Flight>& flight, const Status& status) {
+  if (!afterSend(flight, status)) return;
+  // An event-driven route goes on here, on the thread that finished the send; any other
+  // goes back to the workers, since its next endpoint may block.
+  if (inline_) {
+    process(flight);
+  } else {
+    dispatch(flight);
+  }
+}
+
 void Route::fail(const std::shared_ptr<Flight>& flight, const Status& status, const std::string& endpoint) {
   Flight& f = *flight;
   const std::string attempts = std::to_string(std::max(f.attempt, 1));
@@ -294,25 +356,28 @@ void Route::fail(const std::shared_ptr<Flight>& flight, const Status& status, co
     finish(f, Outcome{Outcome::Kind::Failed, status, std::nullopt});
     return;
   }
-  Message letter = f.original;
-  letter.headers().set("error.message", status.message());
-  letter.headers().set("error.endpoint", endpoint);
-  letter.headers().set("error.attempts", attempts);
-  letter.headers().set("error.route", config_.id);
-  Status letter_status = Status::ok();
+  // The letter lives with the flight until the dead letter endpoint is done with it.
+  f.original.headers().set("error.message", status.message());
+  f.original.headers().set("error.endpoint", endpoint);
+  f.original.headers().set("error.attempts", attempts);
+  f.original.headers().set("error.route", config_.id);
+  auto settle = [this, flight, status](const Status& letter_status) {
+    Flight& done = *flight;
+    if (letter_status.isOk()) {
+      log(LogLevel::Warn, "sent to the dead letter endpoint",
+          {{"route", config_.id}, {"message", done.message.id()}, {"endpoint", dead_letter_->config.label}});
+      finish(done, Outcome{Outcome::Kind::DeadLettered, status, std::nullopt});
+    } else {
+      log(LogLevel::Error, "dead letter endpoint failed, message left unacknowledged: " + letter_status.message(),
+          {{"route", config_.id}, {"message", done.message.id()}, {"endpoint", dead_letter_->config.label}});
+      finish(done, Outcome{Outcome::Kind::Failed, status, std::nullopt});
+    }
+  };
   try {
-    letter_status = dead_letter_->instance->send(letter);
+    if (dead_letter_->instance->sendAsync(f.original, settle)) return;
+    settle(dead_letter_->instance->send(f.original));
   } catch (const std::exception& e) {
-    letter_status = Status::permanent(std::string("dead letter endpoint threw: ") + e.what());
-  }
-  if (letter_status.isOk()) {
-    log(LogLevel::Warn, "sent to the dead letter endpoint",
-        {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", dead_letter_->config.label}});
-    finish(f, Outcome{Outcome::Kind::DeadLettered, status, std::nullopt});
-  } else {
-    log(LogLevel::Error, "dead letter endpoint failed, message left unacknowledged: " + letter_status.message(),
-        {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", dead_letter_->config.label}});
-    finish(f, Outcome{Outcome::Kind::Failed, status, std::nullopt});
+    settle(Status::permanent(std::string("dead letter endpoint threw: ") + e.what()));
   }
 }
 
@@ -323,11 +388,7 @@ void Route::finish(Flight& flight, Outcome outcome) {
     log(LogLevel::Error, std::string("inbound completion threw: ") + e.what(),
         {{"route", config_.id}, {"message", flight.message.id()}});
   }
-  {
-    std::lock_guard lock(mutex_);
-    --admitted_;
-  }
-  room_.notify_all();
+  releaseSlot(true);
 }
 
 }  // namespace switchboard::core

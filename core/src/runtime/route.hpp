@@ -54,9 +54,18 @@ class Route final : public Intake {
 
   Route(const RouteConfig& config, Scheduler& scheduler);
   void admit(Message message, Completion done, std::unique_lock<std::mutex>& lock);
-  void enqueue(std::shared_ptr<Flight> flight);
+  /// Gives a flight that holds a slot to the workers.
+  void dispatch(std::shared_ptr<Flight> flight);
+  /// Runs a flight whose retry delay passed, when a slot is free; else it waits for one.
+  void activate(std::shared_ptr<Flight> flight);
+  /// Frees the slot of a flight that finished or waits for a retry, and fills it.
+  void releaseSlot(bool finished);
   void workerLoop();
   void process(const std::shared_ptr<Flight>& flight);
+  /// Handles the result of the endpoint at `flight->next`; true when the message goes on.
+  bool afterSend(const std::shared_ptr<Flight>& flight, const Status& status);
+  /// Continues a message after an asynchronous send finished.
+  void resume(const std::shared_ptr<Flight>& flight, const Status& status);
   Status runSteps(Flight& flight, std::string& where);
   void fail(const std::shared_ptr<Flight>& flight, const Status& status, const std::string& endpoint);
   void finish(Flight& flight, Outcome outcome);
@@ -70,14 +79,17 @@ class Route final : public Intake {
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
-  std::condition_variable room_;  // admission room, and the end of the drain
-  std::deque<std::shared_ptr<Flight>> queue_;
-  std::size_t admitted_ = 0;  // queued + being processed + waiting for a retry
+  std::condition_variable room_;                 // admission room, and the end of the drain
+  std::deque<std::shared_ptr<Flight>> waiting_;  // admitted, waiting for a slot
+  std::deque<std::shared_ptr<Flight>> ready_;    // holding a slot, waiting for a worker
+  std::size_t admitted_ = 0;                     // waiting + active + waiting for a retry
+  std::size_t active_ = 0;                       // holding one of the `concurrency` slots
   std::size_t capacity_ = 0;
   bool intake_open_ = false;
   bool workers_stopping_ = false;
   std::vector<std::thread> workers_;
   bool inbound_started_ = false;
+  bool inline_ = false;  // messages run on the inbound's event loop thread, never queued
 };
 
 }  // namespace switchboard::core
