@@ -66,6 +66,47 @@ class Gate final : public OutboundAdapter {
   std::string describe() const override { return "gate"; }
 };
 
+/// Finishes each send later, from a thread of its own, and records how many overlap.
+class Deferred final : public OutboundAdapter {
+ public:
+  ~Deferred() override {
+    for (auto& t : threads_) t.join();
+  }
+  bool sendAsync(Message& message, Done done) override {
+    {
+      std::lock_guard counting(world->mutex);
+      const int now = ++world->calls["deferred-in-flight"];
+      world->calls["deferred-peak"] = std::max(world->calls["deferred-peak"], now);
+    }
+    std::lock_guard lock(mutex_);
+    threads_.emplace_back([&message, done = std::move(done)] {
+      std::this_thread::sleep_for(20ms);
+      message.headers().set("deferred", "yes");
+      {
+        std::lock_guard inner(world->mutex);
+        --world->calls["deferred-in-flight"];
+      }
+      done(Status::ok());
+    });
+    return true;
+  }
+  Status send(Message&) override { return Status::permanent("only asynchronous"); }
+  bool blocks() const override { return false; }
+  std::string describe() const override { return "deferred"; }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::thread> threads_;
+};
+
+class EventInbound final : public InboundAdapter {
+ public:
+  void start(Intake& intake) override { world->intake = &intake; }
+  void stop() override {}
+  std::string describe() const override { return "event"; }
+  bool eventDriven() const override { return true; }
+};
+
 class Thrower final : public Transform {
  public:
   Status apply(Message& message) override {
@@ -87,6 +128,8 @@ Registry& registry() {
     reg->addOutbound(ComponentSpec{"record", "", {{"name", OptionType::String, true, "", ""}}},
                      [](const Options& o) { return std::make_unique<Recorder>(o.string("name")); });
     reg->addOutbound(ComponentSpec{"gate", "", {}}, [](const Options&) { return std::make_unique<Gate>(); });
+    reg->addOutbound(ComponentSpec{"deferred", "", {}}, [](const Options&) { return std::make_unique<Deferred>(); });
+    reg->addInbound(ComponentSpec{"event", "", {}}, [](const Options&) { return std::make_unique<EventInbound>(); });
     reg->addTransform(ComponentSpec{"thrower", "", {}}, [](const Options&) { return std::make_unique<Thrower>(); });
     reg->addTransform(ComponentSpec{"dropper", "", {}}, [](const Options&) { return std::make_unique<Dropper>(); });
     return reg;
@@ -351,4 +394,25 @@ TEST_CASE("stopping the intake closes it to new messages", "[route]") {
   CHECK(h.state.intake->offer(h.message("late"), h.collector()) == Intake::Admission::Closed);
   CHECK_FALSE(h.state.intake->deliver(h.message("late"), h.collector()));
   CHECK_FALSE(h.state.intake->waitForRoom());
+}
+
+TEST_CASE("asynchronous sends finish the message, and concurrency bounds how many overlap", "[route]") {
+  auto config = baseRoute();
+  config.from = endpoint(EndpointRole::Inbound, GENERATE(std::string("test"), std::string("event")));
+  config.concurrency = 2;
+  config.queue = 64;
+  config.to = {endpoint(EndpointRole::Outbound, "deferred"), recorder("after")};
+  config.reply = kReplyLast;
+  Harness h(config);
+  for (int i = 0; i < 10; ++i) h.send("m" + std::to_string(i));
+  const auto outcomes = h.waitFor(10);
+  for (const auto& outcome : outcomes) {
+    CHECK(outcome.kind == Outcome::Kind::Delivered);
+    REQUIRE(outcome.reply);
+    CHECK(*outcome.reply->headers().find("deferred") == "yes");
+  }
+  std::lock_guard lock(h.state.mutex);
+  CHECK(h.state.calls["deferred-peak"] <= 2);
+  CHECK(h.state.calls["deferred-peak"] >= 1);
+  CHECK(h.state.sent.size() == 10);
 }
