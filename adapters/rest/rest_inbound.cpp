@@ -236,6 +236,9 @@ void RestInbound::handle(http::Request&& request, http::Respond respond) {
       response.headers.set("WWW-Authenticate", "Basic realm=\"switchboard\"");
     } else if (refused == 401 && options_.auth.kind == Auth::Kind::Bearer) {
       response.headers.set("WWW-Authenticate", "Bearer");
+    } else if (refused == 401 && options_.auth.kind == Auth::Kind::ApiKey) {
+      // A 401 always names a challenge (RFC 9110 §11.6.1): here, the header the key goes in.
+      response.headers.set("WWW-Authenticate", "ApiKey header=\"" + options_.auth.header + "\"");
     }
     return respond(std::move(response));
   }

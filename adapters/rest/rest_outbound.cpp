@@ -1,6 +1,7 @@
 #include "rest_outbound.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace switchboard::adapters::rest {
 
@@ -78,9 +79,27 @@ bool forwarded(std::string_view name) {
 }
 }  // namespace
 
+std::string percentEncode(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0f];
+    }
+  }
+  return out;
+}
+
 OutgoingRequest formatRequest(const OutboundOptions& options, const Message& message) {
   OutgoingRequest request;
-  request.url = options.url.render(message);
+  // Values go into the URL percent-encoded, so "a&admin=1" stays one query value.
+  request.url = options.url.render(message, percentEncode);
   request.method = options.method;
   bool has_type = false;
   for (const auto& [name, value] : options.headers) {
@@ -232,7 +251,8 @@ Status RestOutbound::complete(Transfer& transfer, CURLcode code, Message& messag
     if (code == CURLE_OPERATION_TIMEDOUT) return Status::timeout(text);
     // A URL that cannot work is this message's fault; everything else (refused, reset, an
     // answer that is not HTTP, which libcurl also reports as an unsupported protocol) may pass.
-    const bool web_url = request.url.starts_with("http://") || request.url.starts_with("https://");
+    const auto scheme = request.url.substr(0, request.url.find(':'));
+    const bool web_url = iequals(scheme, "http") || iequals(scheme, "https");
     if (code == CURLE_URL_MALFORMAT || !web_url) return Status::permanent(text);
     return Status::transient(text);
   }

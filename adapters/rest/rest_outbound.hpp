@@ -42,6 +42,9 @@ struct OutgoingRequest {
 };
 OutgoingRequest formatRequest(const OutboundOptions& options, const Message& message);
 
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+std::string percentEncode(std::string_view value);
+
 /// How an HTTP status counts: 2xx and 3xx succeed; 408, 429 and 5xx are worth retrying;
 /// other 4xx are permanent (the peer refused this message).
 Status statusFor(long http_status, const std::string& what);

@@ -58,6 +58,9 @@ class Template {
   static Template compile(std::string_view text, const Scope& scope);
 
   std::string render(const Message& message) const;
+  /// Renders with every referenced value passed through `escape` (the literal text is kept
+  /// as written): for URLs, where a value must not change the URL's structure.
+  std::string render(const Message& message, std::string (*escape)(std::string_view)) const;
   /// True when the whole text is exactly one reference (it may then keep a JSON type).
   bool isSingleReference() const noexcept { return parts_.size() == 1 && !parts_[0].is_literal; }
   /// The first reference, for single-reference templates.

@@ -40,6 +40,12 @@ std::string Template::render(const Message& message) const {
   return out;
 }
 
+std::string Template::render(const Message& message, std::string (*escape)(std::string_view)) const {
+  std::string out;
+  for (const auto& part : parts_) out += part.is_literal ? part.literal : escape(part.reference.render(message));
+  return out;
+}
+
 bool Template::isConstant() const noexcept {
   return std::all_of(parts_.begin(), parts_.end(), [](const Part& p) { return p.is_literal; });
 }

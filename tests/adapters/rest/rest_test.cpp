@@ -139,3 +139,14 @@ TEST_CASE("HTTP statuses: 2xx/3xx succeed, 408/429/5xx are retried, other 4xx ar
   CHECK(statusFor(404, "POST http://erp").message() == "POST http://erp answered 404");
   CHECK_FALSE(statusFor(400, "x").retryable());
 }
+
+TEST_CASE("values rendered into the URL cannot change its structure", "[rest]") {
+  OutboundOptions options;
+  options.url = Template::compile("http://erp/s/${header.c}?c=${header.c}&x=1", Scope{"r"});
+  Message message("m-1");
+  message.headers().set("c", "a&admin=1/../ x");
+  CHECK(formatRequest(options, message).url ==
+        "http://erp/s/a%26admin%3D1%2F..%2F%20x?c=a%26admin%3D1%2F..%2F%20x&x=1");
+  CHECK(percentEncode("AZaz09-._~") == "AZaz09-._~");
+  CHECK(percentEncode("\xc3\xa9") == "%C3%A9");
+}
