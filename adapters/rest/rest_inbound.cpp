@@ -175,7 +175,7 @@ Message messageFor(http::Request&& request, Message message, const Auth& auth) {
   return message;
 }
 
-http::Response answerFor(const Outcome& outcome, const std::string& message_id) {
+http::Response answerFor(Outcome&& outcome, const std::string& message_id) {
   switch (outcome.kind) {
     case Outcome::Kind::Delivered: {
       const std::string* status = outcome.reply ? outcome.reply->headers().find("http.status") : nullptr;
@@ -197,7 +197,7 @@ http::Response answerFor(const Outcome& outcome, const std::string& message_id) 
       http::Response response;
       response.status = code;
       if (!outcome.reply->contentType().empty()) response.headers.set("Content-Type", outcome.reply->contentType());
-      response.body = outcome.reply->body();
+      response.body = outcome.reply->takeBody();
       return response;
     }
     case Outcome::Kind::Filtered: {
@@ -244,8 +244,8 @@ void RestInbound::handle(http::Request&& request, http::Respond respond) {
   }
   Message message = messageFor(std::move(request), intake_->newMessage(), options_.auth);
   const std::string id = message.id();
-  const auto admission =
-      intake_->offer(std::move(message), [respond, id](Outcome outcome) { respond(answerFor(outcome, id)); });
+  const auto admission = intake_->offer(std::move(message),
+                                        [respond, id](Outcome outcome) { respond(answerFor(std::move(outcome), id)); });
   if (admission != Intake::Admission::Accepted) {
     auto response = http::errorResponse(
         503, admission == Intake::Admission::Full ? "route is busy, retry later" : "route is stopping");

@@ -33,7 +33,7 @@ struct InboundOptions {
 };
 
 /// The caller's answer for how a message ended (contract §6).
-http::Response answerFor(const Outcome& outcome, const std::string& message_id);
+http::Response answerFor(Outcome&& outcome, const std::string& message_id);
 
 /// The message a request becomes: its headers, http.method, http.path, http.query.<k>,
 /// path.<name>, http.remote; the body with the request's content type.

@@ -56,6 +56,8 @@ class Message {
   /// Replaces the body; an empty `content_type` keeps the current one.
   void setBody(std::string body, std::string_view content_type = {});
   void setContentType(std::string content_type) { content_type_ = std::move(content_type); }
+  /// Moves the body out, leaving the message with an empty one.
+  std::string takeBody();
 
   /// The body parsed as JSON, parsed at most once per body. Throws MessageError when the
   /// body is not valid JSON.

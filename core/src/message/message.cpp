@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <random>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -56,6 +57,11 @@ void Message::setBody(std::string body, std::string_view content_type) {
   body_ = std::move(body);
   if (!content_type.empty()) content_type_ = content_type;
   json_body_.reset();
+}
+
+std::string Message::takeBody() {
+  json_body_.reset();
+  return std::exchange(body_, std::string());
 }
 
 const nlohmann::json& Message::jsonBody() const {

@@ -291,8 +291,8 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
       if (instance.sendAsync(f.message, [this, flight](Status status) { resume(flight, status); })) return;
       if (!afterSend(flight, instance.send(f.message))) return;
     }
-    if (config_.reply == kReplyLast) f.reply = f.message;
-    log(LogLevel::Debug, "delivered", {{"route", config_.id}, {"message", f.message.id()}});
+    if (config_.reply == kReplyLast) f.reply = std::move(f.message);  // the message is done: no copy
+    log(LogLevel::Debug, "delivered", {{"route", config_.id}, {"message", f.reply ? f.reply->id() : f.message.id()}});
     finish(f, Outcome{Outcome::Kind::Delivered, Status::ok(), std::move(f.reply)});
   } catch (const MessageError& e) {
     fail(flight, Status::badInput(e.what()), where);
