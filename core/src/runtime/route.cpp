@@ -105,7 +105,12 @@ void Route::start() {
     intake_open_ = true;
     workers_stopping_ = false;
   }
-  for (int i = 0; i < config_.concurrency; ++i) workers_.emplace_back([this] { workerLoop(); });
+  // Workers of an event-driven route never wait on I/O (its endpoints do not block): they
+  // only take retries and messages that waited for a slot, so one per core is plenty.
+  const int workers =
+      inline_ ? std::min(config_.concurrency, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))
+              : config_.concurrency;
+  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { workerLoop(); });
   inbound_->start(*this);
   inbound_started_ = true;
 }
