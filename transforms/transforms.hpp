@@ -9,5 +9,7 @@ void registerSetHeader(Registrar& registrar);
 void registerRemoveHeader(Registrar& registrar);
 void registerSetBody(Registrar& registrar);
 void registerFilter(Registrar& registrar);
+void registerMap(Registrar& registrar);
+void registerTemplate(Registrar& registrar);
 
 }  // namespace switchboard::transforms

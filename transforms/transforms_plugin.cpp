@@ -8,6 +8,8 @@ void registerTransforms(switchboard::Registrar& registrar) {
   registerRemoveHeader(registrar);
   registerSetBody(registrar);
   registerFilter(registrar);
+  registerMap(registrar);
+  registerTemplate(registrar);
 }
 }  // namespace
 

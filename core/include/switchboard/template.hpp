@@ -30,6 +30,42 @@ struct Scope {
   std::chrono::milliseconds route_timeout{30'000};  ///< the route's `timeout`
 };
 
+/// A path into a JSON document: `a.b[0].c`, `items[2]`, `['odd key'].x`.
+class JsonPath {
+ public:
+  /// Parses a path; a leading `.` is optional. Throws SyntaxError.
+  static JsonPath parse(std::string_view text);
+
+  /// The value at the path, or nullptr when any step is missing.
+  const nlohmann::json* find(const nlohmann::json& root) const;
+  /// The value at the path, made (objects, arrays padded with nulls) where missing; a step
+  /// into a value of the wrong kind replaces it.
+  template <typename Json>
+  Json& make(Json& root) const {
+    Json* node = &root;
+    for (const auto& segment : segments_) {
+      if (segment.is_index) {
+        if (!node->is_array()) *node = Json::array();
+        while (node->size() <= segment.index) node->push_back(nullptr);
+        node = &(*node)[segment.index];
+      } else {
+        if (!node->is_object()) *node = Json::object();
+        node = &(*node)[segment.key];
+      }
+    }
+    return *node;
+  }
+  bool empty() const noexcept { return segments_.empty(); }
+
+ private:
+  struct Segment {
+    bool is_index = false;
+    std::string key;
+    std::size_t index = 0;
+  };
+  std::vector<Segment> segments_;
+};
+
 /// One `${...}` reference: body, body.a.b[0], xpath:/a/b, header.NAME, prop.NAME,
 /// message.id, route.id, now, now:FORMAT, uuid.
 class Reference {

@@ -2,7 +2,6 @@
 #include <cctype>
 #include <chrono>
 #include <ctime>
-#include <variant>
 
 #include <pugixml.hpp>
 
@@ -14,10 +13,8 @@ namespace switchboard {
 
 struct Reference::Impl {
   enum class Kind { Body, BodyPath, XPath, Header, Prop, MessageId, Constant, Now, NowFormat, Uuid };
-  using Segment = std::variant<std::string, std::size_t>;  // object key or array index
-
   Kind kind = Kind::Body;
-  std::vector<Segment> path;
+  JsonPath path;
   std::string name;  // header/property name, constant value, or time format
   std::shared_ptr<const pugi::xpath_query> xpath;
 };
@@ -25,60 +22,6 @@ struct Reference::Impl {
 namespace {
 
 using Impl = Reference::Impl;
-
-std::vector<Impl::Segment> parseBodyPath(std::string_view text, std::size_t base) {
-  std::vector<Impl::Segment> path;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (text[i] == '.') {
-      const auto start = ++i;
-      while (i < text.size() && text[i] != '.' && text[i] != '[') ++i;
-      if (i == start) throw SyntaxError(base + start, "expected a field name after '.'");
-      path.emplace_back(std::string(text.substr(start, i - start)));
-    } else if (text[i] == '[') {
-      ++i;
-      if (i < text.size() && (text[i] == '\'' || text[i] == '"')) {
-        const char quote = text[i];
-        const auto start = ++i;
-        while (i < text.size() && text[i] != quote) ++i;
-        if (i >= text.size()) throw SyntaxError(base + start - 1, "unterminated quoted field name");
-        path.emplace_back(std::string(text.substr(start, i - start)));
-        ++i;
-      } else {
-        const auto start = i;
-        std::size_t index = 0;
-        while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
-          index = index * 10 + static_cast<std::size_t>(text[i] - '0');
-          ++i;
-        }
-        if (i == start) throw SyntaxError(base + start, "expected an array index or a quoted name after '['");
-        path.emplace_back(index);
-      }
-      if (i >= text.size() || text[i] != ']') throw SyntaxError(base + i, "expected ']'");
-      ++i;
-    } else {
-      throw SyntaxError(base + i, "expected '.' or '[' in a body path");
-    }
-  }
-  return path;
-}
-
-nlohmann::json walk(const nlohmann::json& root, const std::vector<Impl::Segment>& path) {
-  const nlohmann::json* node = &root;
-  for (const auto& segment : path) {
-    if (const auto* key = std::get_if<std::string>(&segment)) {
-      if (!node->is_object()) return nullptr;
-      auto it = node->find(*key);
-      if (it == node->end()) return nullptr;
-      node = &*it;
-    } else {
-      const auto index = std::get<std::size_t>(segment);
-      if (!node->is_array() || index >= node->size()) return nullptr;
-      node = &(*node)[index];
-    }
-  }
-  return *node;
-}
 
 std::string formatNow(const char* format, bool with_millis) {
   const auto now = std::chrono::system_clock::now();
@@ -110,7 +53,11 @@ Reference Reference::parse(std::string_view text, const Scope& scope) {
     impl->kind = Impl::Kind::Body;
   } else if (starts("body.") || starts("body[")) {
     impl->kind = Impl::Kind::BodyPath;
-    impl->path = parseBodyPath(text.substr(4), 4);
+    try {
+      impl->path = JsonPath::parse(text.substr(4));
+    } catch (const SyntaxError& e) {
+      throw SyntaxError(4 + e.offset(), e.what());
+    }
   } else if (starts("xpath:")) {
     impl->kind = Impl::Kind::XPath;
     const std::string query(text.substr(6));
@@ -160,7 +107,10 @@ nlohmann::json Reference::evaluate(const Message& message) const {
   const Impl& impl = *impl_;
   switch (impl.kind) {
     case Impl::Kind::Body: return message.body();
-    case Impl::Kind::BodyPath: return walk(message.jsonBody(), impl.path);
+    case Impl::Kind::BodyPath: {
+      const auto* value = impl.path.find(message.jsonBody());
+      return value ? *value : nlohmann::json(nullptr);
+    }
     case Impl::Kind::XPath: {
       pugi::xml_document document;
       const auto result = document.load_buffer(message.body().data(), message.body().size());
