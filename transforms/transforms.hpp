@@ -11,5 +11,6 @@ void registerSetBody(Registrar& registrar);
 void registerFilter(Registrar& registrar);
 void registerMap(Registrar& registrar);
 void registerTemplate(Registrar& registrar);
+void registerJsonXml(Registrar& registrar);
 
 }  // namespace switchboard::transforms

@@ -10,6 +10,7 @@ void registerTransforms(switchboard::Registrar& registrar) {
   registerFilter(registrar);
   registerMap(registrar);
   registerTemplate(registrar);
+  registerJsonXml(registrar);
 }
 }  // namespace
 
