@@ -12,5 +12,6 @@ void registerFilter(Registrar& registrar);
 void registerMap(Registrar& registrar);
 void registerTemplate(Registrar& registrar);
 void registerJsonXml(Registrar& registrar);
+void registerCsv(Registrar& registrar);
 
 }  // namespace switchboard::transforms

@@ -11,6 +11,7 @@ void registerTransforms(switchboard::Registrar& registrar) {
   registerMap(registrar);
   registerTemplate(registrar);
   registerJsonXml(registrar);
+  registerCsv(registrar);
 }
 }  // namespace
 
