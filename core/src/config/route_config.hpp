@@ -23,7 +23,7 @@ struct EndpointConfig {
   std::string label;      ///< `name:`, or the component name
   std::optional<Expression> guard;
   nlohmann::ordered_json options;  ///< normalised: defaults filled in, durations in ms, sizes in bytes
-  SourceLocation where;    ///< the component key
+  SourceLocation where;            ///< the component key
   /// Where each option's value was written, by dotted path ("" for a value-form component).
   std::map<std::string, SourceLocation> option_locations;
 };

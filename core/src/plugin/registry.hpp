@@ -66,8 +66,8 @@ class Registry final : public Registrar {
 
  private:
   template <typename Factory>
-  void add(std::map<std::string, Component<Factory>, std::less<>>& registered,
-           std::vector<Component<Factory>>& pending, std::string_view kind, ComponentSpec spec, Factory factory);
+  void add(std::map<std::string, Component<Factory>, std::less<>>& registered, std::vector<Component<Factory>>& pending,
+           std::string_view kind, ComponentSpec spec, Factory factory);
 
   /// What the plugin being loaded registered; it joins the registry only if all of it can.
   struct Pending {
