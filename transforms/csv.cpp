@@ -71,16 +71,7 @@ std::string parseCsv(std::string_view text, char delimiter, std::vector<Row>& ro
 nlohmann::ordered_json typed(const std::string& text, bool auto_types) {
   if (!auto_types) return text;
   if (text.empty()) return nullptr;
-  if (text == "true") return true;
-  if (text == "false") return false;
-  if (text.find_first_not_of("-0123456789.eE+") == std::string::npos) {
-    try {
-      auto parsed = nlohmann::ordered_json::parse(text);
-      if (parsed.is_number() && parsed.dump() == text) return parsed;
-    } catch (const nlohmann::json::exception&) {
-    }
-  }
-  return text;
+  return typedScalar(text);
 }
 
 class CsvToJson final : public Transform {

@@ -167,18 +167,7 @@ class XmlToJson final : public Transform {
   }
 
   nlohmann::ordered_json scalar(const std::string& text) const {
-    if (!typed_) return text;
-    if (text == "true") return true;
-    if (text == "false") return false;
-    // A number only when JSON would write it the same way: "007" and "1.0" stay text.
-    if (!text.empty() && text.find_first_not_of("-0123456789.eE+") == std::string::npos) {
-      try {
-        const auto parsed = nlohmann::ordered_json::parse(text);
-        if (parsed.is_number() && parsed.dump() == text) return parsed;
-      } catch (const nlohmann::json::exception&) {
-      }
-    }
-    return text;
+    return typed_ ? typedScalar(text) : nlohmann::ordered_json(text);
   }
 
   nlohmann::ordered_json convert(pugi::xml_node element) const {
@@ -229,6 +218,19 @@ class XmlToJson final : public Transform {
 };
 
 }  // namespace
+
+nlohmann::ordered_json typedScalar(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  if (!text.empty() && text.find_first_not_of("-0123456789.eE+") == std::string::npos) {
+    try {
+      auto parsed = nlohmann::ordered_json::parse(text);
+      if (parsed.is_number() && parsed.dump() == text) return parsed;
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return text;
+}
 
 void registerJsonXml(Registrar& registrar) {
   registrar.addTransform(

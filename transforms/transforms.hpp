@@ -4,6 +4,10 @@
 
 namespace switchboard::transforms {
 
+/// Text read from XML or CSV as a typed JSON value: `true`, `false`, and numbers written
+/// exactly as JSON writes them ("-12", "2.5"; not "007" or "1.50", which stay text).
+nlohmann::ordered_json typedScalar(const std::string& text);
+
 // Each transform registers itself through one of these, called by the plugin's entry point.
 void registerSetHeader(Registrar& registrar);
 void registerRemoveHeader(Registrar& registrar);
