@@ -17,5 +17,6 @@ void registerMap(Registrar& registrar);
 void registerTemplate(Registrar& registrar);
 void registerJsonXml(Registrar& registrar);
 void registerCsv(Registrar& registrar);
+void registerValidate(Registrar& registrar);
 
 }  // namespace switchboard::transforms

@@ -12,6 +12,7 @@ void registerTransforms(switchboard::Registrar& registrar) {
   registerTemplate(registrar);
   registerJsonXml(registrar);
   registerCsv(registrar);
+  registerValidate(registrar);
 }
 }  // namespace
 
