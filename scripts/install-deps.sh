@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libboost-program-options-dev libyaml-cpp-dev nlohmann-json3-dev
   libpugixml-dev catch2 python3 procps
-  libssl-dev libcurl4-openssl-dev curl openssl
+  libssl-dev libcurl4-openssl-dev curl openssl libjq-dev
 )
 
 missing=()

@@ -18,5 +18,6 @@ void registerTemplate(Registrar& registrar);
 void registerJsonXml(Registrar& registrar);
 void registerCsv(Registrar& registrar);
 void registerValidate(Registrar& registrar);
+void registerJq(Registrar& registrar);
 
 }  // namespace switchboard::transforms

@@ -13,6 +13,7 @@ void registerTransforms(switchboard::Registrar& registrar) {
   registerJsonXml(registrar);
   registerCsv(registrar);
   registerValidate(registrar);
+  registerJq(registrar);
 }
 }  // namespace
 
