@@ -19,5 +19,6 @@ void registerJsonXml(Registrar& registrar);
 void registerCsv(Registrar& registrar);
 void registerValidate(Registrar& registrar);
 void registerJq(Registrar& registrar);
+void registerXPath(Registrar& registrar);
 
 }  // namespace switchboard::transforms

@@ -14,6 +14,7 @@ void registerTransforms(switchboard::Registrar& registrar) {
   registerCsv(registrar);
   registerValidate(registrar);
   registerJq(registrar);
+  registerXPath(registrar);
 }
 }  // namespace
 
