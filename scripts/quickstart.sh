@@ -22,8 +22,8 @@ Two sample orders are already in inbox/. In another terminal, try:
   ls outbox outbox/big archive            # delivered, routed by amount, originals kept
   cat outbox/order-42.json.meta.json      # the headers the route added
   echo 'not json' > inbox/broken.json; ls dead   # a bad message goes to the dead letter directory
-  curl -X POST -H 'Content-Type: application/json' -d '{"order": {"id": 7, "amount": 90}}' \
-       http://127.0.0.1:8080/orders/7          # over HTTP: answered 202, then picked up from inbox/
+  curl -H 'Content-Type: application/json' -d '{"order": {"id": 7, "amount": 90}}' http://127.0.0.1:8080/orders/7
+                                          # over HTTP: answered 202, then picked up from inbox/
 
 Press Ctrl-C here to stop (messages in flight finish first).
 
