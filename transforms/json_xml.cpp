@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "switchboard/xml.hpp"
 #include "transforms.hpp"
 
 namespace switchboard::transforms {
@@ -129,21 +130,8 @@ class XmlToJson final : public Transform {
 
   Status apply(Message& message) override {
     pugi::xml_document document;
-    const auto& body = message.body();
-    const auto result = document.load_buffer(body.data(), body.size(), pugi::parse_default | pugi::parse_doctype);
-    if (!result) {
-      return Status::badInput("body is not valid XML: " + std::string(result.description()) + " at offset " +
-                              std::to_string(result.offset));
-    }
-    // A DTD could define entities (billion laughs, external files): refuse documents that bring one.
-    std::size_t roots = 0;
-    for (auto node : document.children()) {
-      if (node.type() == pugi::node_doctype) return Status::badInput("XML with a DOCTYPE is not accepted");
-      if (node.type() == pugi::node_element) ++roots;
-    }
-    if (roots > 1) return Status::badInput("body is not valid XML: more than one root element");
+    if (auto error = parseXml(message.body(), document); !error.empty()) return Status::badInput(error);
     const auto root = document.document_element();
-    if (!root) return Status::badInput("body is not valid XML: no root element");
     nlohmann::ordered_json out;
     if (keep_root_) {
       out = nlohmann::ordered_json::object();

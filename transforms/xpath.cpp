@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "switchboard/xml.hpp"
 #include "transforms.hpp"
 
 namespace switchboard::transforms {
@@ -48,15 +49,7 @@ class XPath final : public Transform {
 
   Status apply(Message& message) override {
     pugi::xml_document document;
-    const auto& body = message.body();
-    const auto result = document.load_buffer(body.data(), body.size(), pugi::parse_default | pugi::parse_doctype);
-    if (!result) {
-      return Status::badInput("body is not valid XML: " + std::string(result.description()) + " at offset " +
-                              std::to_string(result.offset));
-    }
-    for (auto node : document.children()) {
-      if (node.type() == pugi::node_doctype) return Status::badInput("XML with a DOCTYPE is not accepted");
-    }
+    if (auto error = parseXml(message.body(), document); !error.empty()) return Status::badInput(error);
     if (!prefix_for_uri_.empty()) applyPrefixes(document.document_element(), {}, prefix_for_uri_);
     for (const auto& [header, query] : headers_) {
       // An empty node set sets no header, so exists(${header.X}) tells a missing value apart.

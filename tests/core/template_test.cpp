@@ -214,6 +214,9 @@ TEST_CASE("${xpath:...} on a body that is not XML throws MessageError", "[templa
   CHECK_THROWS_WITH(templ.render(message), Catch::Contains("not valid XML"));
   message.setBody("");
   CHECK_THROWS_AS(templ.render(message), MessageError);
+  // The same hardened parse as the xml transforms: no DTD, so no entity can be expanded.
+  message.setBody(R"(<!DOCTYPE order [<!ENTITY x SYSTEM "file:///etc/passwd">]><order><id>&x;</id></order>)");
+  CHECK_THROWS_WITH(templ.render(message), Catch::Contains("DOCTYPE is not accepted"));
 }
 
 TEST_CASE("a reference keeps the JSON type of the value", "[template][reference]") {

@@ -7,6 +7,7 @@
 
 #include "switchboard/status.hpp"
 #include "switchboard/template.hpp"
+#include "switchboard/xml.hpp"
 #include "util/suggest.hpp"
 
 namespace switchboard {
@@ -113,8 +114,7 @@ nlohmann::json Reference::evaluate(const Message& message) const {
     }
     case Impl::Kind::XPath: {
       pugi::xml_document document;
-      const auto result = document.load_buffer(message.body().data(), message.body().size());
-      if (!result) throw MessageError(std::string("body is not valid XML: ") + result.description());
+      if (auto error = parseXml(message.body(), document); !error.empty()) throw MessageError(error);
       // string(node-set) is the first node's text; an empty node set is "absent", not "".
       if (impl.xpath->return_type() == pugi::xpath_type_node_set && impl.xpath->evaluate_node_set(document).empty()) {
         return nullptr;
