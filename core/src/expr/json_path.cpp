@@ -8,7 +8,10 @@ JsonPath JsonPath::parse(std::string_view text) {
   JsonPath path;
   // "a.b" reads as ".a.b"; offsets in errors stay relative to the text as written.
   const bool implicit_dot = !text.empty() && text[0] != '.' && text[0] != '[';
-  const std::string owned = implicit_dot ? "." + std::string(text) : std::string(text);
+  std::string owned;
+  owned.reserve(text.size() + 1);
+  if (implicit_dot) owned += '.';
+  owned += text;
   const std::string_view t(owned);
   const std::size_t shift = implicit_dot ? 1 : 0;
   auto fail = [&](std::size_t at, const std::string& message) -> SyntaxError {
