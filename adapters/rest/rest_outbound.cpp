@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "curl_multi.hpp"
+
 namespace switchboard::adapters::rest {
 
 ComponentSpec OutboundOptions::spec() {
@@ -161,25 +163,8 @@ std::size_t onHeader(char* data, std::size_t size, std::size_t count, void* user
 }  // namespace
 
 RestOutbound::~RestOutbound() {
-  for (CURL* handle : idle_) curl_easy_cleanup(handle);
-}
-
-CURL* RestOutbound::acquire() {
-  {
-    std::lock_guard lock(mutex_);
-    if (!idle_.empty()) {
-      CURL* handle = idle_.back();
-      idle_.pop_back();
-      curl_easy_reset(handle);  // keeps the handle's live connections
-      return handle;
-    }
-  }
-  return curl_easy_init();
-}
-
-void RestOutbound::release(CURL* handle) {
-  std::lock_guard lock(mutex_);
-  idle_.push_back(handle);
+  std::unique_lock lock(liveness_->mutex);
+  liveness_->alive = false;
 }
 
 std::string RestOutbound::describe() const {
@@ -192,32 +177,26 @@ struct RestOutbound::Transfer {
   Exchange exchange;
   char error[CURL_ERROR_SIZE] = {};
   curl_slist* headers = nullptr;
-  CURL* handle = nullptr;
   ~Transfer() { curl_slist_free_all(headers); }
 };
 
-std::unique_ptr<RestOutbound::Transfer> RestOutbound::prepare(const Message& message) {
-  auto transfer = std::make_unique<Transfer>();
-  transfer->request = formatRequest(options_, message);
-  transfer->handle = acquire();
-  if (!transfer->handle) return nullptr;
-  CURL* handle = transfer->handle;
-  const auto& request = transfer->request;
-  for (const auto& header : request.headers) transfer->headers = curl_slist_append(transfer->headers, header.c_str());
+void RestOutbound::configure(CURL* handle, Transfer& transfer) const {
+  const auto& request = transfer.request;
+  for (const auto& header : request.headers) transfer.headers = curl_slist_append(transfer.headers, header.c_str());
 
   curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, transfer->error);
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, transfer.error);
   curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
   curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, options_.follow_redirects ? 1L : 0L);
   curl_easy_setopt(handle, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, transfer->headers);
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, transfer.headers);
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, onBody);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer->exchange);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer.exchange);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, onHeader);
-  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &transfer->exchange);
+  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &transfer.exchange);
   if (request.method == "HEAD") {
     curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);
   } else if (request.method != "GET") {
@@ -236,13 +215,11 @@ std::unique_ptr<RestOutbound::Transfer> RestOutbound::prepare(const Message& mes
     curl_easy_setopt(handle, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(handle, CURLOPT_USERPWD, options_.basic.c_str());
   }
-  return transfer;
 }
 
-Status RestOutbound::complete(Transfer& transfer, CURLcode code, Message& message) {
+Status RestOutbound::complete(Transfer& transfer, CURL* handle, CURLcode code, Message& message) const {
   long http_status = 0;
-  curl_easy_getinfo(transfer.handle, CURLINFO_RESPONSE_CODE, &http_status);
-  release(transfer.handle);
+  curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &http_status);
   const auto& request = transfer.request;
   auto& exchange = transfer.exchange;
   const std::string what = request.method + " " + request.url;
@@ -276,22 +253,38 @@ Status RestOutbound::complete(Transfer& transfer, CURLcode code, Message& messag
 }
 
 Status RestOutbound::send(Message& message) {
-  auto transfer = prepare(message);
-  if (!transfer) return Status::transient("rest: cannot create a libcurl handle");
-  const CURLcode code = curl_easy_perform(transfer->handle);
-  return complete(*transfer, code, message);
+  Transfer transfer;
+  transfer.request = formatRequest(options_, message);
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> handle(curl_easy_init(), curl_easy_cleanup);
+  if (!handle) return Status::transient("rest: cannot create a libcurl handle");
+  configure(handle.get(), transfer);
+  const CURLcode code = curl_easy_perform(handle.get());
+  return complete(transfer, handle.get(), code, message);
 }
 
 bool RestOutbound::sendAsync(Message& message, Done done) {
-  std::shared_ptr<Transfer> transfer = prepare(message);
-  if (!transfer) {
-    done(Status::transient("rest: cannot create a libcurl handle"));
-    return true;
+  auto transfer = std::make_shared<Transfer>();
+  transfer->request = formatRequest(options_, message);
+  auto begin = [this, transfer, &message, done = std::move(done), liveness = liveness_](EventLoop& loop) {
+    std::shared_lock lock(liveness->mutex);
+    if (!liveness->alive) return;
+    auto& multi = CurlMulti::of(loop);
+    CURL* handle = multi.acquire();
+    if (!handle) return done(Status::transient("rest: cannot create a libcurl handle"));
+    configure(handle, *transfer);
+    multi.start(handle, [this, transfer, &message, done, liveness](CURL* handle, CURLcode code) {
+      std::shared_lock lock(liveness->mutex);
+      if (liveness->alive) done(complete(*transfer, handle, code, message));
+    });
+  };
+  // On a loop (a route served by the HTTP server) the transfer runs right there; from any
+  // other thread it goes to a loop.
+  if (auto* loop = EventLoop::current()) {
+    begin(*loop);
+  } else {
+    auto& chosen = EventLoop::any();
+    chosen.post([begin = std::move(begin), &chosen] { begin(chosen); });
   }
-  CURL* handle = transfer->handle;
-  loop_.submit(handle, [this, transfer, &message, done = std::move(done)](CURLcode code) {
-    done(complete(*transfer, code, message));
-  });
   return true;
 }
 

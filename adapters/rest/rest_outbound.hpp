@@ -4,10 +4,10 @@
 
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
-#include "curl_loop.hpp"
 #include "switchboard/plugin.hpp"
 
 namespace switchboard::adapters::rest {
@@ -49,8 +49,8 @@ std::string percentEncode(std::string_view value);
 /// other 4xx are permanent (the peer refused this message).
 Status statusFor(long http_status, const std::string& what);
 
-/// Sends each message as an HTTP request with libcurl. Handles (and their kept-alive
-/// connections) are pooled per endpoint and reused across messages.
+/// Sends each message as an HTTP request with libcurl, on the bus's event loops (see
+/// CurlMulti): kept-alive connections are reused across messages and endpoints.
 class RestOutbound final : public OutboundAdapter {
  public:
   explicit RestOutbound(OutboundOptions options) : options_(std::move(options)) {}
@@ -62,15 +62,18 @@ class RestOutbound final : public OutboundAdapter {
 
  private:
   struct Transfer;
-  std::unique_ptr<Transfer> prepare(const Message& message);
-  Status complete(Transfer& transfer, CURLcode code, Message& message);
-  CURL* acquire();
-  void release(CURL* handle);
+  void configure(CURL* handle, Transfer& transfer) const;
+  Status complete(Transfer& transfer, CURL* handle, CURLcode code, Message& message) const;
+
+  // Transfers outlive their endpoint when a reload gives up waiting for them: their
+  // completions then find it gone and do nothing.
+  struct Liveness {
+    std::shared_mutex mutex;
+    bool alive = true;
+  };
 
   OutboundOptions options_;
-  std::mutex mutex_;
-  std::vector<CURL*> idle_;
-  CurlLoop loop_;  // last: its thread stops before the handles go
+  std::shared_ptr<Liveness> liveness_ = std::make_shared<Liveness>();
 };
 
 }  // namespace switchboard::adapters::rest

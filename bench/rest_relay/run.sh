@@ -47,7 +47,7 @@ started=()    # pids started by this script, stopped in reverse order
 proc_alive() {  # running and not a zombie
     local pid=$1 stat
     [[ -r /proc/$pid/stat ]] || return 1
-    stat=$(<"/proc/$pid/stat") || return 1
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
     stat=${stat##*) }
     [[ ${stat%% *} != Z ]]
 }
@@ -211,7 +211,7 @@ nginx_workers() {  # the worker processes of an nginx master
 cpu_ticks() {  # sum of utime+stime (clock ticks) over the given pids
     local total=0 pid stat f
     for pid in "$@"; do
-        stat=$(<"/proc/$pid/stat") || continue
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
         stat=${stat##*) }
         read -r -a f <<<"$stat"
         # after "pid (comm) ": f[0]=state ... f[11]=utime f[12]=stime

@@ -13,8 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <shared_mutex>
-#include <thread>
 
+#include "io/event_loops.hpp"
 #include "switchboard/http.hpp"
 #include "switchboard/log.hpp"
 
@@ -126,35 +126,15 @@ struct Entry {
 
 class Listener;
 
-/// The io_context and its threads, shared by every listener of the process.
+/// The listeners of the process, by address.
 class Service {
  public:
   static Service& instance() {
     static Service* service = new Service();  // never destroyed: connections may outlive main
     return *service;
   }
-  asio::io_context& io() { return io_; }
   std::mutex mutex;
   std::map<std::string, std::weak_ptr<Listener>> listeners;
-
- private:
-  Service() : guard_(asio::make_work_guard(io_)) {
-    const unsigned count = std::max(1u, std::thread::hardware_concurrency());
-    for (unsigned i = 0; i < count; ++i) {
-      std::thread([this] {
-        for (;;) {
-          try {
-            io_.run();
-            return;
-          } catch (const std::exception& e) {
-            log(LogLevel::Error, std::string("http: ") + e.what());
-          }
-        }
-      }).detach();
-    }
-  }
-  asio::io_context io_;
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
 };
 
 Response plainError(unsigned status, const std::string& text) {
@@ -165,7 +145,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(std::string address, const Endpoint& first)
       : address_(std::move(address)),
-        acceptor_(Service::instance().io()),
+        acceptor_(io::context(io::loop(0))),
         tls_(first.tls),
         read_timeout_(first.read_timeout),
         idle_timeout_(first.idle_timeout) {}
@@ -177,7 +157,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     const auto port = address_.substr(colon + 1);
     boost::system::error_code ec;
-    tcp::resolver resolver(Service::instance().io());
+    tcp::resolver resolver(acceptor_.get_executor());
     auto results = resolver.resolve(host.empty() ? "0.0.0.0" : host, port, tcp::resolver::passive, ec);
     if (ec || results.empty())
       throw std::runtime_error("cannot resolve listen address '" + address_ + "': " + ec.message());
@@ -210,7 +190,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void close() {
     auto closed = std::make_shared<std::promise<void>>();
     auto done = closed->get_future();
-    asio::post(acceptor_.get_executor(), [self = shared_from_this(), closed] {
+    asio::dispatch(acceptor_.get_executor(), [self = shared_from_this(), closed] {
       boost::system::error_code ignored;
       self->acceptor_.close(ignored);
       closed->set_value();
@@ -271,6 +251,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   std::chrono::milliseconds read_timeout_;
   std::chrono::milliseconds idle_timeout_;
   std::optional<ssl::context> ssl_;
+  std::size_t next_loop_ = 0;  // connections take turns between the loops
   mutable std::shared_mutex mutex_;
   std::vector<std::shared_ptr<const Entry>> entries_;
 };
@@ -408,10 +389,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
     auto answered = std::make_shared<std::atomic<bool>>(false);
     auto self = this->shared_from_this();
+    // Routes that call no blocking endpoint answer on this loop's thread: then at once.
     Respond respond = [self, answered](Response response) {
       if (answered->exchange(true)) return;
-      asio::post(self->stream_.get_executor(),
-                 [self, response = std::move(response)]() mutable { self->answer(std::move(response), false); });
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, response = std::move(response)]() mutable { self->answer(std::move(response), false); });
     };
     if (entry_->endpoint.answer_timeout.count() > 0) {
       answer_timer_.expires_after(entry_->endpoint.answer_timeout);
@@ -472,14 +454,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 };
 
 void Listener::accept() {
-  acceptor_.async_accept(asio::make_strand(Service::instance().io()), [self = shared_from_this()](beast::error_code ec,
-                                                                                                  tcp::socket socket) {
+  // Each connection lives on one loop, so nothing of it needs a strand.
+  auto& loop = io::context(io::loop(next_loop_++ % io::loopCount()));
+  acceptor_.async_accept(loop, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !self->acceptor_.is_open()) return;
     if (!ec) {
+      auto executor = socket.get_executor();
       if (auto* context = self->sslContext()) {
-        std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(self, std::move(socket), *context)->start();
+        auto session =
+            std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(self, std::move(socket), *context);
+        asio::post(executor, [session] { session->start(); });
       } else {
-        std::make_shared<Session<beast::tcp_stream>>(self, std::move(socket))->start();
+        auto session = std::make_shared<Session<beast::tcp_stream>>(self, std::move(socket));
+        asio::post(executor, [session] { session->start(); });
       }
     }
     self->accept();
