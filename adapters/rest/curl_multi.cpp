@@ -1,11 +1,25 @@
 #include "curl_multi.hpp"
 
+#include <unistd.h>
+
+#include <stdexcept>
+#include <string>
+
 namespace switchboard::adapters::rest {
+
+void initCurl() {
+  static const CURLcode code = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (code != CURLE_OK)
+    throw std::runtime_error(std::string("libcurl failed to initialise: ") + curl_easy_strerror(code));
+}
 
 CurlMulti& CurlMulti::of(EventLoop& loop) {
   // One per loop thread; never destroyed, as transfers may run while the process ends.
   thread_local CurlMulti* multi = nullptr;
-  if (!multi) multi = new CurlMulti(loop);
+  if (!multi) {
+    initCurl();
+    multi = new CurlMulti(loop);
+  }
   return *multi;
 }
 
@@ -19,10 +33,18 @@ CurlMulti::CurlMulti(EventLoop& loop) : loop_(loop), multi_(curl_multi_init()) {
 }
 
 CURL* CurlMulti::acquire() {
-  if (idle_.empty()) return curl_easy_init();
-  CURL* handle = idle_.back();
-  idle_.pop_back();
-  curl_easy_reset(handle);
+  CURL* handle = nullptr;
+  if (idle_.empty()) {
+    handle = curl_easy_init();
+    if (!handle) return nullptr;
+  } else {
+    handle = idle_.back();
+    idle_.pop_back();
+    curl_easy_reset(handle);
+  }
+  // Connections made by this handle tell the multi when they close (see onClose).
+  curl_easy_setopt(handle, CURLOPT_CLOSESOCKETFUNCTION, onClose);
+  curl_easy_setopt(handle, CURLOPT_CLOSESOCKETDATA, this);
   return handle;
 }
 
@@ -33,17 +55,17 @@ void CurlMulti::start(CURL* handle, Completion done) {
     return;
   }
   running_.emplace(handle, std::move(done));
-  // Begins connecting or sending now rather than one loop turn later.
-  act(CURL_SOCKET_TIMEOUT, 0);
 }
 
 int CurlMulti::onSocket(CURL*, curl_socket_t socket, int what, void* self, void*) {
   auto& multi = *static_cast<CurlMulti*>(self);
+  // A kept-alive connection is removed after each transfer and added again for the next:
+  // its watch stays, idle, until the socket closes, which spares the loop re-registering it.
+  auto& watch = multi.watches_[socket];
   if (what == CURL_POLL_REMOVE) {
-    multi.watches_.erase(socket);
+    if (watch) watch->want(EventLoop::kNone);
     return 0;
   }
-  auto& watch = multi.watches_[socket];
   if (!watch) {
     watch = multi.loop_.watch(socket, [&multi, socket](unsigned events) {
       multi.act(socket, ((events & EventLoop::kReadable) ? CURL_CSELECT_IN : 0) |
@@ -55,10 +77,26 @@ int CurlMulti::onSocket(CURL*, curl_socket_t socket, int what, void* self, void*
   return 0;
 }
 
+int CurlMulti::onClose(void* self, curl_socket_t socket) {
+  static_cast<CurlMulti*>(self)->watches_.erase(socket);
+  return close(socket);
+}
+
 int CurlMulti::onTimer(CURLM*, long timeout_ms, void* self) {
   auto& multi = *static_cast<CurlMulti*>(self);
   if (timeout_ms < 0) {
     multi.timer_->cancel();
+  } else if (timeout_ms == 0) {
+    // "Act now", asked at each start and step of a transfer: a posted task, which is
+    // cheaper than moving the loop's earliest timer back and forth.
+    multi.timer_->cancel();
+    if (!multi.kick_posted_) {
+      multi.kick_posted_ = true;
+      multi.loop_.post([&multi] {
+        multi.kick_posted_ = false;
+        multi.act(CURL_SOCKET_TIMEOUT, 0);
+      });
+    }
   } else {
     multi.timer_->at(EventLoop::Clock::now() + std::chrono::milliseconds(timeout_ms));
   }

@@ -11,6 +11,10 @@
 
 namespace switchboard::adapters::rest {
 
+/// Initialises libcurl once, before its first use rather than at start: its TLS library then
+/// stays untouched in a bus that sends no HTTP (about 2 MiB less memory). Thread-safe.
+void initCurl();
+
 /// Runs libcurl transfers on one of the bus's event loops, through libcurl's socket
 /// interface: no thread of its own, and a route served on that loop continues on it when a
 /// transfer finishes. One per loop, shared by every rest endpoint, so kept-alive connections
@@ -33,6 +37,7 @@ class CurlMulti {
   explicit CurlMulti(EventLoop& loop);
   static int onSocket(CURL* handle, curl_socket_t socket, int what, void* self, void* socket_data);
   static int onTimer(CURLM* multi, long timeout_ms, void* self);
+  static int onClose(void* self, curl_socket_t socket);
   void act(curl_socket_t socket, int events);
   void finishDone();
 
@@ -42,6 +47,7 @@ class CurlMulti {
   std::unordered_map<curl_socket_t, std::unique_ptr<EventLoop::Watch>> watches_;
   std::unordered_map<CURL*, Completion> running_;
   std::vector<CURL*> idle_;
+  bool kick_posted_ = false;
 };
 
 }  // namespace switchboard::adapters::rest

@@ -253,6 +253,7 @@ Status RestOutbound::complete(Transfer& transfer, CURL* handle, CURLcode code, M
 }
 
 Status RestOutbound::send(Message& message) {
+  initCurl();
   Transfer transfer;
   transfer.request = formatRequest(options_, message);
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> handle(curl_easy_init(), curl_easy_cleanup);

@@ -1,13 +1,10 @@
 // Entry point of libswitchboard-rest.so: the `rest` inbound (HTTP server) and outbound (client).
-#include <curl/curl.h>
-
 #include "rest_inbound.hpp"
 #include "rest_outbound.hpp"
 
 namespace {
 void registerRest(switchboard::Registrar& registrar) {
   using namespace switchboard::adapters::rest;
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) throw std::runtime_error("libcurl failed to initialise");
   registrar.addInbound(InboundOptions::spec(), [](const switchboard::Options& options) {
     return std::make_unique<RestInbound>(InboundOptions::from(options));
   });
