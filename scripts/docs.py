@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Keeps the option tables in the READMEs equal to what the plugins declare.
+"""Keeps the option tables in the docs equal to what the plugins declare.
 
-Each `<!-- options: NAME -->` ... `<!-- end options -->` block in a README is replaced by
+Each `<!-- options: NAME -->` ... `<!-- end options -->` block in an adapter README or in
+docs/transforms.md is replaced by
 `switchboard plugins --describe NAME --markdown`. With --check, nothing is written and the
 exit code says whether every block is current.
 usage: scripts/docs.py [--check] [--bin PATH]
@@ -17,7 +18,7 @@ BLOCK = re.compile(r"(<!-- options: ([a-z0-9-]+) -->\n)(.*?)(<!-- end options --
 
 
 def readmes():
-    return sorted(ROOT.glob("adapters/*/README.md")) + [ROOT / "transforms" / "README.md"]
+    return sorted(ROOT.glob("adapters/*/README.md")) + [ROOT / "docs" / "transforms.md"]
 
 
 def main():

@@ -1,5 +1,7 @@
 // csv-to-json and json-to-csv (RFC 4180: quoted fields, doubled quotes, CRLF or LF,
 // line breaks inside quotes).
+#include <algorithm>
+
 #include "transforms.hpp"
 
 namespace switchboard::transforms {
@@ -13,7 +15,8 @@ struct Row {
 
 /// Splits CSV text into rows; an error text names the line of a malformed row.
 std::string parseCsv(std::string_view text, char delimiter, std::vector<Row>& rows) {
-  std::size_t i = 0;
+  // Spreadsheets save UTF-8 CSV with a byte order mark, which would otherwise start the first name.
+  std::size_t i = text.starts_with("\xEF\xBB\xBF") ? 3 : 0;
   std::size_t line = 1;
   while (i < text.size()) {
     Row row;
@@ -87,7 +90,17 @@ class CsvToJson final : public Transform {
     std::vector<std::string> names = columns_;
     std::size_t first = 0;
     if (header_ && !rows.empty()) {
-      if (names.empty()) names = rows[0].fields;
+      if (names.empty()) {
+        names = rows[0].fields;
+        // A repeated name would keep only its last column: data lost without a word.
+        for (std::size_t c = 1; c < names.size(); ++c) {
+          if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(c), names[c]) !=
+              names.begin() + static_cast<std::ptrdiff_t>(c)) {
+            return Status::badInput("malformed CSV: line " + std::to_string(rows[0].line) + ": column '" + names[c] +
+                                    "' appears twice");
+          }
+        }
+      }
       first = 1;
     }
     auto out = nlohmann::ordered_json::array();
@@ -170,6 +183,11 @@ class JsonToCsv final : public Transform {
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (i) out += delimiter_;
       const auto& field = fields[i];
+      // A row of one empty field would be a blank line, which readers skip: quote it.
+      if (fields.size() == 1 && field.empty()) {
+        out += "\"\"";
+        continue;
+      }
       if (field.find_first_of(std::string{delimiter_, '"', '\r', '\n'}) == std::string::npos) {
         out += field;
         continue;

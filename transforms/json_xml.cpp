@@ -4,6 +4,7 @@
 #include <pugixml.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -31,6 +32,20 @@ std::string scalarText(const nlohmann::ordered_json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_null()) return {};
   return value.dump();
+}
+
+/// XML 1.0 cannot carry control characters other than tab and line ends, not even as
+/// references, so a document holding one would be refused by the reader; an error text or "".
+std::string unwritable(const std::string& text, const std::string& where) {
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      char code[8];
+      std::snprintf(code, sizeof code, "%04X", u);
+      return where + ": character U+" + code + " cannot be written in XML";
+    }
+  }
+  return {};
 }
 
 class JsonToXml final : public Transform {
@@ -85,7 +100,9 @@ class JsonToXml final : public Transform {
   /// Writes `value` into `element`; an error text, empty on success.
   std::string fill(pugi::xml_node element, const nlohmann::ordered_json& value, const std::string& where) const {
     if (!value.is_object() && !value.is_array()) {
-      if (!value.is_null()) element.text().set(scalarText(value).c_str());
+      const auto text = scalarText(value);
+      if (auto error = unwritable(text, where); !error.empty()) return error;
+      if (!value.is_null()) element.text().set(text.c_str());
       return {};
     }
     if (value.is_array()) {  // an array inside an array: items named by array_item
@@ -97,12 +114,16 @@ class JsonToXml final : public Transform {
     }
     for (const auto& [key, child] : value.items()) {
       if (key == "#text") {
-        element.append_child(pugi::node_pcdata).set_value(scalarText(child).c_str());
+        const auto text = scalarText(child);
+        if (auto error = unwritable(text, where + ".#text"); !error.empty()) return error;
+        element.append_child(pugi::node_pcdata).set_value(text.c_str());
       } else if (key.size() > 1 && key[0] == '@') {
         const auto name = key.substr(1);
         if (!validXmlName(name)) return where + ": '" + name + "' is not a valid XML attribute name";
         if (child.is_object() || child.is_array()) return where + ": attribute '" + name + "' must be a single value";
-        element.append_attribute(name.c_str()).set_value(scalarText(child).c_str());
+        const auto text = scalarText(child);
+        if (auto error = unwritable(text, where + ".@" + name); !error.empty()) return error;
+        element.append_attribute(name.c_str()).set_value(text.c_str());
       } else {
         if (!validXmlName(key)) return where + ": '" + key + "' is not a valid XML element name";
         if (child.is_array()) {

@@ -1,4 +1,4 @@
-"""Every option table in the adapter and transform READMEs matches what the plugins declare."""
+"""Every option table in the adapter READMEs and docs/transforms.md matches what the plugins declare."""
 import subprocess
 import sys
 import unittest

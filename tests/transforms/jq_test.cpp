@@ -40,6 +40,9 @@ TEST_CASE("jq programs", "[transforms][jq]") {
   CHECK(jq(".id |= . + 1 | .id", order) == "8");
   CHECK(jq("to_entries | map(.key)", R"({"b":1,"a":2})") == R"(["b","a"])");
   CHECK(jq("empty", order, true) == "[]");
+  // jq 1.6 holds numbers as doubles: precision beyond 2^53 and the spelling of decimals go.
+  CHECK(jq(".", R"({"n":9007199254740993,"f":1.50})") == R"({"n":9007199254740992,"f":1.5})");
+  CHECK(jq(".name | ascii_downcase", R"({"name":"ZOË"})") == R"("zoË")");
 }
 
 TEST_CASE("jq with no output drops the message", "[transforms][jq]") {

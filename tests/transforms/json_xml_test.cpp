@@ -136,3 +136,133 @@ TEST_CASE("bad input is a message error, never a crash", "[transforms][xml]") {
   invalid_utf8.setBody("{\"a\": \"\xff\xfe\"}", "application/json");
   CHECK(to_xml->apply(invalid_utf8).code() == Status::Code::BadInput);
 }
+
+namespace {
+
+/// One conversion one way: options (JSON text), the input, and either the exact output or
+/// the exact error message (bad input).
+struct OneWay {
+  const char* name;
+  const char* options;
+  const char* input;
+  const char* output;
+  const char* error = nullptr;
+};
+
+void check(const std::string& transform, const OneWay& c, const std::string& input_type) {
+  INFO(transform << ": " << c.name);
+  auto step = makeTransform(transform, nlohmann::ordered_json::parse(c.options));
+  Message message("m");
+  message.setBody(c.input, input_type);
+  const auto status = step->apply(message);
+  if (c.error) {
+    CHECK(status.code() == Status::Code::BadInput);
+    CHECK(status.message() == c.error);
+    return;
+  }
+  INFO(status.message());
+  REQUIRE(status.isOk());
+  CHECK(message.body() == c.output);
+}
+
+// clang-format off
+const OneWay kXmlToJson[] = {
+    {"CDATA is text", "{}", "<r><s><![CDATA[<b>&</b>]]></s></r>", R"({"s":"<b>&</b>"})"},
+    {"CDATA joins the text around it", "{}", "<r><s>a <![CDATA[<b>]]> c</s></r>", R"({"s":"a <b> c"})"},
+    {"mixed content: the text joined, after the children", "{}", "<r><m>one <b>two</b> three</m></r>",
+     R"({"m":{"b":"two","#text":"one  three"}})"},
+    {"comments and processing instructions dropped", "{}", "<r><!-- c --><?pi x?><a>1</a></r>", R"({"a":1})"},
+    {"entities and character references", "{}", "<r><s>&lt;&amp;&gt;&quot;&apos; &#x1F680;&#233;</s></r>",
+     R"({"s":"<&>\"' 🚀é"})"},
+    {"unicode names and text", "{}", "<r><名前>Zoë 東京</名前></r>", R"({"名前":"Zoë 東京"})"},
+    {"attributes with text", "{}", R"(<r><price cur="EUR" vat="0.2">9.5</price></r>)",
+     R"({"price":{"@cur":"EUR","@vat":0.2,"#text":9.5}})"},
+    {"attributes with children", "{}", R"(<r id="7"><a>x</a></r>)", R"({"@id":7,"a":"x"})"},
+    {"repeated elements become an array", "{}", "<r><i>1</i><x/><i>2</i></r>", R"({"i":[1,2],"x":null})"},
+    {"arrays: one element is still an array", R"({"arrays":["i"]})", "<r><i>1</i></r>", R"({"i":[1]})"},
+    {"arrays: in every nesting level", R"({"arrays":["i"]})", "<r><a><i>x</i></a><i>y</i></r>",
+     R"({"a":{"i":["x"]},"i":["y"]})"},
+    {"empty element is null, empty root {}", "{}", "<r/>", "{}"},
+    {"empty and whitespace-only elements are null", "{}", "<r><a></a><b>   </b><c/></r>",
+     R"({"a":null,"b":null,"c":null})"},
+    {"indentation between elements ignored", "{}", "<r>\n  <a>1</a>\n  <b>\n    <c>2</c>\n  </b>\n</r>\n",
+     R"({"a":1,"b":{"c":2}})"},
+    {"text only root is a JSON string", "{}", "<r>hi</r>", R"("hi")"},
+    {"auto types: JSON's spelling only", "{}",
+     "<r><a>-17</a><b>007</b><c>1.50</c><d>1e+20</d><e>TRUE</e><f>false</f><g>+3</g></r>",
+     R"({"a":-17,"b":"007","c":"1.50","d":1e+20,"e":"TRUE","f":false,"g":"+3"})"},
+    {"auto types: large numbers", "{}",
+     "<r><u>12345678901234567890</u><n>-9223372036854775808</n><t>123456789012345678901</t></r>",
+     R"({"u":12345678901234567890,"n":-9223372036854775808,"t":"123456789012345678901"})"},
+    {"string types", R"({"types":"string"})", R"(<r n="1"><a>2</a><b>true</b></r>)",
+     R"({"@n":"1","a":"2","b":"true"})"},
+    {"namespaces kept as written", "{}", R"(<o:r xmlns:o="urn:o" xmlns="urn:d" o:id="1"><o:a>x</o:a><b>y</b></o:r>)",
+     R"({"@xmlns:o":"urn:o","@xmlns":"urn:d","@o:id":1,"o:a":"x","b":"y"})"},
+    {"namespaces stripped", R"({"namespaces":"strip"})",
+     R"(<o:r xmlns:o="urn:o" xmlns="urn:d" o:id="1"><o:a>x</o:a><b>y</b></o:r>)", R"({"@id":1,"a":"x","b":"y"})"},
+    {"keep_root", R"({"keep_root":true})", "<order><id>1</id></order>", R"({"order":{"id":1}})"},
+    {"keep_root, stripped, empty", R"({"keep_root":true,"namespaces":"strip"})", R"(<p:r xmlns:p="urn:p"/>)",
+     R"({"r":null})"},
+    {"deep nesting", "{}", "<r><a><b><c><d><e><f><g>1</g></f></e></d></c></b></a></r>",
+     R"({"a":{"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}})"},
+    {"line ends in text read as LF", "{}", "<r><s>a\r\nb</s></r>", R"({"s":"a\nb"})"},
+    {"declaration and encoding", "{}", "<?xml version=\"1.0\" encoding=\"UTF-8\"?><r><a>é</a></r>", R"({"a":"é"})"},
+    // bad input
+    {"mismatched tags", "{}", "<a><b></a>", nullptr,
+     "body is not valid XML: Start-end tags mismatch at offset 8"},
+    {"unclosed root", "{}", "<a>", nullptr, "body is not valid XML: Start-end tags mismatch at offset 2"},
+    {"two roots", "{}", "<a/><b/>", nullptr, "body is not valid XML: it needs exactly one root element"},
+    {"empty body", "{}", "", nullptr, "body is not valid XML: No document element found at offset 0"},
+    {"DOCTYPE", "{}", "<!DOCTYPE a [<!ENTITY x \"xx\">]><a>&x;</a>", nullptr, "XML with a DOCTYPE is not accepted"},
+};
+
+const OneWay kJsonToXml[] = {
+    {"empty array: no element", R"({"root":"r"})", R"({"a":[],"b":1})", "<r><b>1</b></r>"},
+    {"empty object: empty element", R"({"root":"r"})", R"({"a":{}})", "<r><a/></r>"},
+    {"empty string: empty element", R"({"root":"r"})", R"({"a":""})", "<r><a></a></r>"},
+    {"top-level array: array_item", R"({"root":"list"})", R"([1,{"b":null}])",
+     "<list><item>1</item><item><b/></item></list>"},
+    {"array_item option", R"({"root":"m","array_item":"row"})", R"({"grid":[[1,2],[3]]})",
+     "<m><grid><row>1</row><row>2</row></grid><grid><row>3</row></grid></m>"},
+    {"top-level scalar", R"({"root":"r"})", R"("hi & bye")", "<r>hi &amp; bye</r>"},
+    {"top-level null", R"({"root":"r"})", "null", "<r/>"},
+    {"root from the single key", "{}", R"({"order":{"@id":7,"line":[{"sku":"A"}]}})",
+     R"(<order id="7"><line><sku>A</sku></line></order>)"},
+    {"declaration", R"({"root":"r","declaration":true})", R"({"a":1})",
+     R"(<?xml version="1.0" encoding="UTF-8"?><r><a>1</a></r>)"},
+    {"numbers as JSON writes them", R"({"root":"r"})",
+     R"({"a":1.50,"b":-0.5,"c":1E3,"d":-9223372036854775808,"e":-12345678901234567890})",
+     "<r><a>1.5</a><b>-0.5</b><c>1000.0</c><d>-9223372036854775808</d><e>-1.2345678901234567e+19</e></r>"},
+    {"null attribute and #text", R"({"root":"r"})", R"({"@a":null,"b":{"@c":true,"#text":null}})",
+     R"(<r a=""><b c="true"></b></r>)"},
+    {"text before children when #text comes first", R"({"root":"r"})", R"({"#text":"t","a":1})",
+     "<r>t<a>1</a></r>"},
+    {"line breaks in attributes kept", R"({"root":"r"})", R"({"@a":"x\ny\tz"})", R"(<r a="x&#10;y&#09;z"/>)"},
+    {"CDATA end sequence escaped", R"({"root":"r"})", R"({"s":"]]>"})", "<r><s>]]&gt;</s></r>"},
+    {"unicode names and text", R"({"root":"r"})", R"({"名前":"Zoë","e":"\u00e9"})",
+     "<r><名前>Zoë</名前><e>é</e></r>"},
+    // bad input
+    {"no root", "{}", R"({"a":1,"b":2})", nullptr,
+     "json-to-xml needs `root`: the body is not an object with exactly one key"},
+    {"not a name", R"({"root":"r"})", R"({"a":{"1st":0}})", nullptr, "r.a: '1st' is not a valid XML element name"},
+    {"attribute not a name", R"({"root":"r"})", R"({"@a b":0})", nullptr, "r: 'a b' is not a valid XML attribute name"},
+    {"attribute not a single value", R"({"root":"r"})", R"({"a":{"@x":[1]}})", nullptr,
+     "r.a: attribute 'x' must be a single value"},
+    {"a control character", R"({"root":"r"})", R"({"a":{"b":"x\u0001"}})", nullptr,
+     "r.a.b: character U+0001 cannot be written in XML"},
+    {"a control character in an attribute", R"({"root":"r"})", R"({"@a":"\u001f"})", nullptr,
+     "r.@a: character U+001F cannot be written in XML"},
+    {"a number JSON cannot hold", R"({"root":"r"})", R"({"a":1e400})", nullptr,
+     "body is not valid JSON: [json.exception.out_of_range.406] number overflow parsing '1e400'"},
+};
+// clang-format on
+
+}  // namespace
+
+TEST_CASE("xml-to-json cases", "[transforms][xml]") {
+  for (const auto& c : kXmlToJson) check("xml-to-json", c, "application/xml");
+}
+
+TEST_CASE("json-to-xml cases", "[transforms][xml]") {
+  for (const auto& c : kJsonToXml) check("json-to-xml", c, "application/json");
+}

@@ -174,3 +174,30 @@ TEST_CASE("template from a file, and its errors", "[transforms][template]") {
   CHECK_THROWS_AS(makeTransform("template", nlohmann::ordered_json::object()), OptionError);
   CHECK_THROWS_AS(makeTransform("template", {{"text", "x"}, {"file", "y"}}), OptionError);
 }
+
+TEST_CASE("template cases", "[transforms][template]") {
+  struct Case {
+    const char* text;
+    const char* body;
+    const char* output;
+  };
+  const Case cases[] = {
+      {"${body}", R"({"a": 1})", R"({"a": 1})"},  // the body's text as it is
+      {"<id>${body.a.b[1]}</id>", R"({"a": {"b": [5, 6]}})", "<id>6</id>"},
+      {"${body.o}", R"({"o": {"y": [1, 2], "x": null}})", R"({"x":null,"y":[1,2]})"},
+      {"[${body.missing}]", "{}", "[]"},
+      {"$${body} is ${body.n}", R"({"n": "x"})", "${body} is x"},
+      {"${header.x-note}/${header.X-NOTE}", "{}", "rush/rush"},
+      {"${body.name} 🚀", R"({"name": "Zoë 東京"})", "Zoë 東京 🚀"},
+      {"line 1\n  ${body.n}\n", R"({"n": -1.5})", "line 1\n  -1.5\n"},
+      {"${body.big}", R"({"big": 12345678901234567890})", "12345678901234567890"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.text);
+    auto transform = makeTransform("template", {{"text", c.text}});
+    auto message = jsonMessage(c.body);
+    message.headers().set("X-Note", "rush");
+    REQUIRE(transform->apply(message).isOk());
+    CHECK(message.body() == c.output);
+  }
+}
