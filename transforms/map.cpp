@@ -10,7 +10,7 @@ namespace {
 /// One value of the map, compiled: a literal, a reference keeping its JSON type, a
 /// template giving text, or a nested object built by the same rules.
 struct Value {
-  enum class Kind { Literal, Reference, Text, Object, Array } kind = Kind::Literal;
+  enum class Kind { Literal, Reference, Text, Object, Array, JsonBody } kind = Kind::Literal;
   nlohmann::json literal;
   std::optional<Reference> reference;
   std::optional<Template> text;
@@ -19,6 +19,7 @@ struct Value {
   nlohmann::json evaluate(const Message& message) const {
     switch (kind) {
       case Kind::Literal: return literal;
+      case Kind::JsonBody: return message.jsonBody();
       case Kind::Reference: return reference->evaluate(message);
       case Kind::Text: return text->render(message);
       case Kind::Object:
@@ -38,14 +39,21 @@ Value compile(const nlohmann::ordered_json& node, const std::string& where, cons
     value.kind = Value::Kind::Object;
     for (const auto& [key, child] : node.items()) {
       const std::string child_where = where.empty() ? key : where + "." + key;
-      JsonPath path;
-      try {
-        path = JsonPath::parse(key);
-      } catch (const SyntaxError& e) {
-        throw OptionError(child_where, "target path '" + key + "': " + e.what());
+      JsonPath path;  // "." at the top: the whole body, which the targets after it change
+      if (key != "." || !where.empty()) {
+        try {
+          path = JsonPath::parse(key);
+        } catch (const SyntaxError& e) {
+          throw OptionError(child_where, "target path '" + key + "': " + e.what());
+        }
+        if (path.empty()) throw OptionError(child_where, "an empty target path");
       }
-      if (path.empty()) throw OptionError(child_where, "an empty target path");
-      value.fields.emplace_back(std::move(path), compile(child, child_where, scope));
+      auto compiled = compile(child, child_where, scope);
+      // `".": "${body}"` starts from the body as JSON, not from its text.
+      if (path.empty() && compiled.kind == Value::Kind::Reference && compiled.reference->text() == "body") {
+        compiled.kind = Value::Kind::JsonBody;
+      }
+      value.fields.emplace_back(std::move(path), std::move(compiled));
     }
     return value;
   }
@@ -81,7 +89,8 @@ Value compile(const nlohmann::ordered_json& node, const std::string& where, cons
   return value;
 }
 
-/// Builds a new JSON body from target paths and values.
+/// Builds a new JSON body from target paths and values; with "." first, changes a copy of
+/// a given value (usually the body itself) instead.
 class Map final : public Transform {
  public:
   explicit Map(Value root) : root_(std::move(root)) {}
@@ -116,7 +125,8 @@ void registerMap(Registrar& registrar) {
   registrar.addTransform(
       ComponentSpec{"map",
                     "Builds a new JSON body from target paths (a.b, items[0]) and values: a lone ${...} keeps its "
-                    "JSON type, other strings are templates, numbers, booleans and null stay as written.",
+                    "JSON type, other strings are templates, numbers, booleans and null stay as written. The "
+                    "target \".\" is the whole body: \".\": \"${body}\" first merges into the body instead.",
                     {{"", OptionType::Object, true, "", "map of target path to value (nested maps build objects)"}}},
       [](const Options& options) {
         const auto& spec = options.json("");

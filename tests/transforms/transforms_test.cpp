@@ -137,6 +137,19 @@ TEST_CASE("map builds a new body from paths and values", "[transforms][map]") {
     const auto out = mapped({{"name", "${body.n}"}}, R"({"n": "Zoë 東京 🚀"})");
     CHECK(out["name"] == "Zoë 東京 🚀");
   }
+  SECTION("\".\" first merges into the body: other fields stay, targets add or replace") {
+    const auto out = mapped({{".", "${body}"}, {"order.id", 8}, {"order.lines[1].qty", 2}, {"status", "ok"}}, order);
+    CHECK(out == nlohmann::json::parse(R"({"order": {"id": 8, "total": 12.5, "paid": true, "note": null,
+                                           "lines": [{"sku": "A"}, {"sku": "B", "qty": 2}],
+                                           "customer": {"name": "Ada"}}, "status": "ok"})"));
+  }
+  SECTION("\".\" may be any value: a part of the body, or built") {
+    CHECK(mapped({{".", "${body.order.customer}"}, {"vip", true}}, order) ==
+          nlohmann::json::parse(R"({"name": "Ada", "vip": true})"));
+    // A target into a value of another kind replaces it, as with any path.
+    CHECK(mapped({{".", "${body.order.lines}"}, {"[0].sku", "Z"}}, order) ==
+          nlohmann::json::parse(R"([{"sku": "Z"}, {"sku": "B"}])"));
+  }
 }
 
 TEST_CASE("map fails the message when a value needs a JSON body it does not have", "[transforms][map]") {
@@ -149,6 +162,7 @@ TEST_CASE("map rejects what cannot work at load time", "[transforms][map]") {
   CHECK_THROWS_AS(makeTransform("map", {{"a[", "x"}}), OptionError);
   CHECK_THROWS_AS(makeTransform("map", {{"a", "${nope}"}}), OptionError);
   CHECK_THROWS_AS(makeTransform("map", "not a map"), OptionError);
+  CHECK_THROWS_AS(makeTransform("map", {{"a", {{".", "${body}"}}}}), OptionError);  // "." only at the top
 }
 
 TEST_CASE("template renders text and sets the content type", "[transforms][template]") {
