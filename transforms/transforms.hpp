@@ -1,5 +1,10 @@
 #pragma once
 
+#include <pugixml.hpp>
+
+#include <map>
+#include <string>
+
 #include "switchboard/plugin.hpp"
 
 namespace switchboard::transforms {
@@ -7,6 +12,12 @@ namespace switchboard::transforms {
 /// Text read from XML or CSV as a typed JSON value: `true`, `false`, and numbers written
 /// exactly as JSON writes them ("-12", "2.5"; not "007" or "1.50", which stay text).
 nlohmann::ordered_json typedScalar(const std::string& text);
+
+/// Renames every element and attribute in a declared namespace (`prefix_for_uri`: URI to
+/// prefix) to `<declared prefix>:<local name>`, so XPath queries written with the declared
+/// prefixes match by namespace whatever prefixes the document uses.
+void applyPrefixes(pugi::xml_node node, std::map<std::string, std::string> in_scope,
+                   const std::map<std::string, std::string>& prefix_for_uri);
 
 // Each transform registers itself through one of these, called by the plugin's entry point.
 void registerSetHeader(Registrar& registrar);
@@ -20,5 +31,6 @@ void registerCsv(Registrar& registrar);
 void registerValidate(Registrar& registrar);
 void registerJq(Registrar& registrar);
 void registerXPath(Registrar& registrar);
+void registerSplit(Registrar& registrar);
 
 }  // namespace switchboard::transforms

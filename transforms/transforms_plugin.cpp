@@ -15,6 +15,7 @@ void registerTransforms(switchboard::Registrar& registrar) {
   registerValidate(registrar);
   registerJq(registrar);
   registerXPath(registrar);
+  registerSplit(registrar);
 }
 }  // namespace
 

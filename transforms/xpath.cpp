@@ -8,11 +8,7 @@
 
 namespace switchboard::transforms {
 
-namespace {
-
-/// Renames every element and attribute in a declared namespace to `<declared prefix>:<local
-/// name>`, whatever prefix the document used (or none, for a default namespace), so queries
-/// written with the declared prefixes match by namespace, as XPath means them to.
+// A default namespace counts as a prefix too: its elements get the declared one.
 void applyPrefixes(pugi::xml_node node, std::map<std::string, std::string> in_scope,
                    const std::map<std::string, std::string>& prefix_for_uri) {
   for (auto attribute : node.attributes()) {
@@ -40,6 +36,8 @@ void applyPrefixes(pugi::xml_node node, std::map<std::string, std::string> in_sc
     if (child.type() == pugi::node_element) applyPrefixes(child, in_scope, prefix_for_uri);
   }
 }
+
+namespace {
 
 class XPath final : public Transform {
  public:

@@ -46,6 +46,7 @@ class Recorder final : public OutboundAdapter {
       --world->failures_left[name_];
       return Status::transient(name_ + " is down");
     }
+    if (message.body() == "refused" && name_ != "dead") return Status::permanent(name_ + " refused it");
     world->sent.emplace_back(name_, message);
     message.headers().set("visited",
                           message.headers().find("visited") ? *message.headers().find("visited") + "," + name_ : name_);
@@ -121,6 +122,25 @@ class Dropper final : public Transform {
   Status apply(Message& message) override { return message.body() == "drop" ? Status::drop() : Status::ok(); }
 };
 
+/// Splits "a,b,c" into one child per item; "!" cannot be split.
+class CommaSplitter final : public Splitter {
+ public:
+  std::vector<Message> split(const Message& message) override {
+    if (message.body() == "!") throw MessageError("nothing to split in '!'");
+    std::vector<Message> children;
+    std::string_view rest = message.body();
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      Message child(newUuid());
+      child.headers().set("split.parent", message.id());
+      child.setBody(std::string(rest.substr(0, comma)), "text/plain");
+      children.push_back(std::move(child));
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+    return children;
+  }
+};
+
 Registry& registry() {
   static Registry* r = [] {
     auto* reg = new Registry();
@@ -132,6 +152,8 @@ Registry& registry() {
     reg->addInbound(ComponentSpec{"event", "", {}}, [](const Options&) { return std::make_unique<EventInbound>(); });
     reg->addTransform(ComponentSpec{"thrower", "", {}}, [](const Options&) { return std::make_unique<Thrower>(); });
     reg->addTransform(ComponentSpec{"dropper", "", {}}, [](const Options&) { return std::make_unique<Dropper>(); });
+    reg->addTransform(ComponentSpec{"splitter", "", {}},
+                      [](const Options&) { return std::make_unique<CommaSplitter>(); });
     return reg;
   }();
   return *r;
@@ -415,4 +437,88 @@ TEST_CASE("asynchronous sends finish the message, and concurrency bounds how man
   CHECK(h.state.calls["deferred-peak"] <= 2);
   CHECK(h.state.calls["deferred-peak"] >= 1);
   CHECK(h.state.sent.size() == 10);
+}
+
+TEST_CASE("a split runs the rest of the route once per child, in order, and the parent ends with them",
+          "[route][split]") {
+  auto config = baseRoute();
+  config.from = endpoint(EndpointRole::Inbound, GENERATE(std::string("test"), std::string("event")));
+  config.steps.push_back(endpoint(EndpointRole::Step, "splitter"));
+  config.steps.push_back(endpoint(EndpointRole::Step, "thrower"));
+  // The deferred endpoint finishes each child later, on a thread of its own.
+  config.to = {endpoint(EndpointRole::Outbound, "deferred"), recorder("out")};
+  Harness h(config);
+  auto parent = h.message("a,b,c");
+  const auto parent_id = parent.id();
+  REQUIRE(h.state.intake->offer(std::move(parent), h.collector()) == Intake::Admission::Accepted);
+  const auto outcomes = h.waitFor(1);
+  CHECK(outcomes[0].kind == Outcome::Kind::Delivered);
+  std::lock_guard lock(h.state.mutex);
+  REQUIRE(h.state.sent.size() == 3);  // every child was delivered before the parent finished
+  std::vector<std::string> bodies;
+  for (const auto& [name, child] : h.state.sent) {
+    bodies.push_back(child.body());
+    CHECK(*child.headers().find("transformed") == "yes");
+    CHECK(*child.headers().find("deferred") == "yes");
+    CHECK(*child.headers().find("split.parent") == parent_id);
+  }
+  CHECK(bodies == std::vector<std::string>{"a", "b", "c"});
+  CHECK(h.state.calls["deferred-peak"] == 1);  // one child after another
+}
+
+TEST_CASE("a failed child fails the parent, after the other children ran", "[route][split]") {
+  auto config = baseRoute();
+  config.steps.push_back(endpoint(EndpointRole::Step, "splitter"));
+  config.to = {recorder("out")};
+  const bool dead_letter = GENERATE(false, true);
+  if (dead_letter) config.dead_letter = recorder("dead");
+  Harness h(config);
+  h.send("a,refused,c");
+  const auto outcomes = h.waitFor(1);
+  // Without a dead letter endpoint the parent stays unacknowledged: its inbound delivers it
+  // again, children and all (at-least-once). With one, the failed child is there and the
+  // parent is done.
+  CHECK(outcomes[0].kind == (dead_letter ? Outcome::Kind::DeadLettered : Outcome::Kind::Failed));
+  CHECK(outcomes[0].status.code() == Status::Code::Permanent);
+  CHECK(outcomes[0].status.message() == "1 of 3 split messages failed; the first: out refused it");
+  std::lock_guard lock(h.state.mutex);
+  std::vector<std::string> seen;
+  for (const auto& [name, child] : h.state.sent) seen.push_back(name + ":" + child.body());
+  if (dead_letter) {
+    CHECK(seen == std::vector<std::string>{"out:a", "dead:refused", "out:c"});
+  } else {
+    CHECK(seen == std::vector<std::string>{"out:a", "out:c"});
+  }
+}
+
+TEST_CASE("a split into nothing is done; a message that cannot be split is bad input", "[route][split]") {
+  auto config = baseRoute();
+  config.steps.push_back(endpoint(EndpointRole::Step, "splitter"));
+  config.to = {recorder("out")};
+  Harness h(config);
+  h.send("");
+  h.send("!");
+  const auto outcomes = h.waitFor(2);
+  std::map<Outcome::Kind, std::string> by_kind;
+  for (const auto& outcome : outcomes) by_kind[outcome.kind] = outcome.status.message();
+  CHECK(by_kind.count(Outcome::Kind::Filtered) == 1);
+  REQUIRE(by_kind.count(Outcome::Kind::Failed) == 1);
+  CHECK(by_kind[Outcome::Kind::Failed] == "nothing to split in '!'");
+  CHECK(h.state.sent.empty());
+}
+
+TEST_CASE("a split into many children keeps a flat stack and frees its slot once", "[route][split]") {
+  auto config = baseRoute();
+  config.steps.push_back(endpoint(EndpointRole::Step, "splitter"));
+  config.to = {recorder("out")};
+  Harness h(config);
+  std::string body;
+  for (int i = 0; i < 50'000; ++i) body += (i ? "," : "") + std::to_string(i);
+  h.send(body);
+  h.send("x,y");
+  const auto outcomes = h.waitFor(2, 30s);
+  for (const auto& outcome : outcomes) CHECK(outcome.kind == Outcome::Kind::Delivered);
+  CHECK(h.route->inFlight() == 0);
+  std::lock_guard lock(h.state.mutex);
+  CHECK(h.state.sent.size() == 50'002);
 }

@@ -5,7 +5,8 @@ An example is the text between `<!-- example: NAME -->` and `<!-- end example --
 blocks say what they are after the language:
   ```yaml steps           the route's steps (a YAML list)
   ```json input [NAME]    the body of the file dropped into the route (default name input.<language>)
-  ```json output          the body written by the file outbound, exactly
+  ```json output [INDEX]  the body written by the file outbound, exactly; after a split, one
+                          block per child, INDEX being its split.index
 A block's last line end belongs to the page, not to the body, except in CSV, where every line
 ends (in LF on input, which the reader accepts; in CRLF on output, which the writer writes).
   ```text headers         `Name: value` lines, each a header of the delivered message
@@ -34,9 +35,10 @@ def examples(text):
     for name, body in EXAMPLE.findall(text):
         blocks = {}
         for language, role, argument, content in FENCE.findall(body):
-            if role in blocks:
-                raise AssertionError(f"example {name}: two '{role}' blocks")
-            blocks[role] = (language, argument, content)
+            key = f"output {argument}" if role == "output" and argument else role
+            if key in blocks:
+                raise AssertionError(f"example {name}: two '{key}' blocks")
+            blocks[key] = (language, argument, content)
         if name in found:
             raise AssertionError(f"example {name} appears twice")
         if "steps" not in blocks or "input" not in blocks:
@@ -62,7 +64,7 @@ def run_examples(found, workdir):
     from: {{ file: {{ dir: ./{name}/in, poll: 50ms }} }}
     steps:
 {steps}    to:
-      - file: {{ dir: ./{name}/out, name: out, meta: true }}
+      - file: {{ dir: ./{name}/out, name: "out${{header.split.index}}", meta: true }}
     on_error:
       dead_letter: {{ file: {{ dir: ./{name}/dead, name: in, meta: true }} }}
 """)
@@ -83,10 +85,12 @@ def run_examples(found, workdir):
         bus.stop()
     for name in found:
         out, dead = workdir / name / "out", workdir / name / "dead"
-        body = (out / "out").read_bytes() if (out / "out").exists() else None
-        meta = json.loads((out / "out.meta.json").read_text()) if body is not None else None
+        delivered = {}  # file name (out, or out<split.index>): (body, meta)
+        for path in sorted(out.glob("out*")) if out.exists() else ():
+            if not path.name.endswith(".meta.json"):
+                delivered[path.name] = (path.read_bytes(), json.loads(path.with_name(path.name + ".meta.json").read_text()))
         dead_meta = json.loads((dead / "in.meta.json").read_text()) if (dead / "in.meta.json").exists() else None
-        results[name] = (body, meta, dead_meta)
+        results[name] = (delivered, dead_meta)
     return results
 
 
@@ -106,22 +110,22 @@ class TransformDocsTest(unittest.TestCase):
         self.assertGreater(len(self.examples), 0)
         for name, blocks in self.examples.items():
             with self.subTest(example=name):
-                body, meta, dead = self.results[name]
+                delivered, dead = self.results[name]
                 if "error" in blocks:
-                    self.assertIsNone(body, "delivered, but the page shows an error")
+                    self.assertEqual(delivered, {}, "delivered, but the page shows an error")
                     self.assertIsNotNone(dead, "not in the dead letter directory")
                     self.assertEqual(dead["headers"].get("error.message"), blocks["error"][2].rstrip("\n"))
                     continue
                 self.assertIsNone(dead, dead and dead["headers"].get("error.message"))
-                if "output" not in blocks:
-                    self.assertIsNone(body, "delivered, but the page shows it dropped")
-                    continue
-                self.assertIsNotNone(body, "nothing delivered")
-                self.assertEqual(body.decode(errors="replace"),
-                                 body_of(*blocks["output"][::2], output=True).decode(errors="replace"))
-                for line in blocks.get("headers", ("", None, ""))[2].splitlines():
-                    header, value = line.split(": ", 1)
-                    self.assertEqual(meta["headers"].get(header), value, f"header {header}")
+                outputs = {"out" + (block[1] or ""): block for key, block in blocks.items() if key.startswith("output")}
+                self.assertEqual(sorted(delivered), sorted(outputs), "messages delivered")
+                for file_name, (language, _, content) in outputs.items():
+                    body, meta = delivered[file_name]
+                    self.assertEqual(body.decode(errors="replace"),
+                                     body_of(language, content, output=True).decode(errors="replace"))
+                    for line in blocks.get("headers", ("", None, ""))[2].splitlines():
+                        header, value = line.split(": ", 1)
+                        self.assertEqual(meta["headers"].get(header), value, f"header {header}")
 
     def test_every_transform_has_a_section_and_an_example(self):
         listing = subprocess.run([BIN, "plugins"], capture_output=True, text=True, check=True).stdout

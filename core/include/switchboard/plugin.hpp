@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "switchboard/log.hpp"
 #include "switchboard/message.hpp"
@@ -120,6 +121,19 @@ class Transform {
  public:
   virtual ~Transform() = default;
   virtual Status apply(Message& message) = 0;
+};
+
+/// A transform that makes several messages of one (`split`). The route runs the steps and
+/// endpoints after it once per child, one child after another, and the message counts as
+/// finished, for its inbound, when every child finished: at-least-once holds across a split.
+class Splitter : public Transform {
+ public:
+  ~Splitter() override;
+  /// The children of `message`, in order; none when there is nothing to split. Throws
+  /// MessageError when the message cannot be split.
+  virtual std::vector<Message> split(const Message& message) = 0;
+  /// A splitter only works inside a route, which calls split().
+  Status apply(Message& message) final;
 };
 
 using InboundFactory = std::function<std::unique_ptr<InboundAdapter>(const Options&)>;

@@ -30,6 +30,8 @@ class Status {
   Code code() const noexcept { return code_; }
   const std::string& message() const noexcept { return message_; }
   bool retryable() const noexcept { return code_ == Code::Transient || code_ == Code::Timeout; }
+  /// The same kind of result with another text (to add context).
+  Status withMessage(std::string message) const { return Status(code_, std::move(message)); }
 
  private:
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}

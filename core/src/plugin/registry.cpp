@@ -198,3 +198,14 @@ const PluginFailure* Registry::failureFor(std::string_view component) const {
 }
 
 }  // namespace switchboard::core
+
+namespace switchboard {
+
+// Defined here, once, so every plugin's splitter shares this type's identity with the route.
+Splitter::~Splitter() = default;
+
+Status Splitter::apply(Message&) {
+  return Status::permanent("split runs only as a step of a route");
+}
+
+}  // namespace switchboard

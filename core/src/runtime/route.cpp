@@ -10,10 +10,24 @@ struct Route::Flight {
   Message original;  // as it entered, for the dead letter endpoint (kept only when there is one)
   Completion done;
   Scheduler::Clock::time_point deadline;
-  bool steps_done = false;
+  std::size_t step = 0;  // the step to run next
   std::size_t next = 0;  // the outbound endpoint to run next
   int attempt = 0;       // attempts made at `next`
   std::optional<Message> reply;
+  bool child = false;  // a split's child: it runs in its parent's slot and is not admitted itself
+};
+
+/// The children of a split message, run one after another; the parent finishes with them.
+struct Route::Split {
+  std::shared_ptr<Flight> parent;
+  std::vector<Message> children;
+  std::mutex mutex;
+  std::size_t next = 0;  // the child to start next
+  std::size_t failed = 0;
+  std::size_t dead_lettered = 0;
+  std::optional<Status> first_failure;
+  bool looping = false;         // runChildren is starting children
+  bool child_finished = false;  // the child it started finished before process() returned
 };
 
 namespace {
@@ -67,6 +81,7 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
   for (const auto& step : config.steps) {
     if (const auto* component = registry.transform(step.component)) {
       route->steps_.push_back({step, instantiate<Transform>(step, component->factory, scope, diagnostics)});
+      route->splitters_.push_back(dynamic_cast<Splitter*>(route->steps_.back().instance.get()));
     }
   }
   for (const auto& target : config.to) {
@@ -252,22 +267,21 @@ void Route::workerLoop() {
   }
 }
 
-Status Route::runSteps(Flight& flight, std::string& where) {
-  for (auto& step : steps_) {
-    where = step.config.label;
-    if (step.config.guard && !step.config.guard->test(flight.message)) continue;
-    Status status = step.instance->apply(flight.message);
-    if (!status.isOk()) return status;
-  }
-  return Status::ok();
-}
-
 void Route::process(const std::shared_ptr<Flight>& flight) {
   Flight& f = *flight;
   std::string where;
   try {
-    if (!f.steps_done) {
-      const Status status = runSteps(f, where);
+    while (f.step < steps_.size()) {
+      auto& step = steps_[f.step];
+      Splitter* splitter = splitters_[f.step];
+      ++f.step;
+      where = step.config.label;
+      if (step.config.guard && !step.config.guard->test(f.message)) continue;
+      if (splitter) {
+        split(flight, splitter->split(f.message));
+        return;
+      }
+      const Status status = step.instance->apply(f.message);
       if (status.code() == Status::Code::Drop) {
         log(LogLevel::Debug, "message dropped by a filter", {{"route", config_.id}, {"message", f.message.id()}});
         finish(f, Outcome{Outcome::Kind::Filtered, Status::ok(), std::nullopt});
@@ -277,7 +291,6 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         fail(flight, status, where);
         return;
       }
-      f.steps_done = true;
     }
     while (f.next < to_.size()) {
       auto& endpoint = to_[f.next];
@@ -386,6 +399,70 @@ void Route::fail(const std::shared_ptr<Flight>& flight, const Status& status, co
   }
 }
 
+void Route::split(const std::shared_ptr<Flight>& parent, std::vector<Message> children) {
+  log(LogLevel::Debug, "split into " + std::to_string(children.size()) + " messages",
+      {{"route", config_.id}, {"message", parent->message.id()}});
+  if (children.empty()) {
+    finish(*parent, Outcome{Outcome::Kind::Filtered, Status::ok(), std::nullopt});
+    return;
+  }
+  auto state = std::make_shared<Split>();
+  state->parent = parent;
+  state->children = std::move(children);
+  runChildren(state);
+}
+
+// Children that finish at once (synchronous endpoints) return here and the loop starts the
+// next; one that finishes later starts the next from its completion. Either way the stack
+// stays flat however many children there are.
+void Route::runChildren(const std::shared_ptr<Split>& split) {
+  for (;;) {
+    auto child = std::make_shared<Flight>();
+    {
+      std::lock_guard lock(split->mutex);
+      if (split->next == split->children.size()) break;
+      child->message = std::move(split->children[split->next]);
+      split->looping = true;
+      split->child_finished = false;
+    }
+    const Flight& parent = *split->parent;
+    if (dead_letter_) child->original = child->message;
+    child->deadline = parent.deadline;
+    child->step = parent.step;
+    child->child = true;
+    child->done = [this, split](Outcome outcome) { childFinished(split, std::move(outcome)); };
+    process(child);
+    std::lock_guard lock(split->mutex);
+    if (!split->child_finished) {
+      split->looping = false;
+      return;
+    }
+  }
+  Outcome outcome;
+  if (split->failed > 0 || split->dead_lettered > 0) {
+    outcome.kind = split->failed > 0 ? Outcome::Kind::Failed : Outcome::Kind::DeadLettered;
+    outcome.status = split->first_failure->withMessage(
+        std::to_string(split->failed + split->dead_lettered) + " of " + std::to_string(split->children.size()) +
+        " split messages failed; the first: " + split->first_failure->message());
+  }
+  finish(*split->parent, std::move(outcome));
+}
+
+void Route::childFinished(const std::shared_ptr<Split>& split, Outcome outcome) {
+  {
+    std::lock_guard lock(split->mutex);
+    if (outcome.kind == Outcome::Kind::Failed) ++split->failed;
+    if (outcome.kind == Outcome::Kind::DeadLettered) ++split->dead_lettered;
+    if (!outcome.status.isOk() && !split->first_failure) split->first_failure = outcome.status;
+    ++split->next;
+    if (split->looping) {
+      split->child_finished = true;
+      return;
+    }
+  }
+  runChildren(split);
+}
+
 void Route::finish(Flight& flight, Outcome outcome) {
   try {
     if (flight.done) flight.done(std::move(outcome));
@@ -393,7 +470,7 @@ void Route::finish(Flight& flight, Outcome outcome) {
     log(LogLevel::Error, std::string("inbound completion threw: ") + e.what(),
         {{"route", config_.id}, {"message", flight.message.id()}});
   }
-  releaseSlot(true);
+  if (!flight.child) releaseSlot(true);  // a child's slot is its parent's, which goes on
 }
 
 }  // namespace switchboard::core

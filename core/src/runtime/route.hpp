@@ -66,7 +66,11 @@ class Route final : public Intake {
   bool afterSend(const std::shared_ptr<Flight>& flight, const Status& status);
   /// Continues a message after an asynchronous send finished.
   void resume(const std::shared_ptr<Flight>& flight, const Status& status);
-  Status runSteps(Flight& flight, std::string& where);
+  /// Runs the rest of the route once per child, then finishes `parent` with them.
+  void split(const std::shared_ptr<Flight>& parent, std::vector<Message> children);
+  struct Split;
+  void runChildren(const std::shared_ptr<Split>& split);
+  void childFinished(const std::shared_ptr<Split>& split, Outcome outcome);
   void fail(const std::shared_ptr<Flight>& flight, const Status& status, const std::string& endpoint);
   void finish(Flight& flight, Outcome outcome);
 
@@ -74,6 +78,7 @@ class Route final : public Intake {
   Scheduler& scheduler_;
   std::unique_ptr<InboundAdapter> inbound_;
   std::vector<Endpoint<Transform>> steps_;
+  std::vector<Splitter*> splitters_;  // per step: the splitter it is, or nullptr
   std::vector<Endpoint<OutboundAdapter>> to_;
   std::optional<Endpoint<OutboundAdapter>> dead_letter_;
 
