@@ -111,34 +111,26 @@ unsigned Auth::check(const Headers& headers) const {
   return 403;
 }
 
-ComponentSpec InboundOptions::spec() {
-  return ComponentSpec{
-      "rest",
-      "Serves HTTP requests as messages; the caller gets the route's answer (request-reply).",
-      {
-          {"listen", OptionType::String, true, "", "host:port to listen on; routes may share one"},
-          {"path", OptionType::String, false, "/", "path, with {name} segments that become path.<name> headers"},
-          {"methods", OptionType::StringList, false, "[POST]", "HTTP methods served"},
-          {"max_body", OptionType::Size, false, "10MiB", "larger bodies are refused with 413"},
-          {"read_timeout", OptionType::Duration, false, "30s", "time for a whole request to arrive"},
-          {"idle_timeout", OptionType::Duration, false, "60s", "time a kept-alive connection may idle"},
-          {"auth", OptionType::Object, false, "",
-           "basic: {users: {name: password}} | bearer: {tokens: [..]} | api_key: {header, keys: [..]}"},
-          {"tls", OptionType::Object, false, "", "cert, key (PEM files), client_ca (require client certificates)"},
-      }};
+std::vector<OptionSpec> serverSpecs() {
+  return {
+      {"listen", OptionType::String, true, "", "host:port to listen on; routes may share one"},
+      {"path", OptionType::String, false, "/", "path, with {name} segments that become path.<name> headers"},
+      {"max_body", OptionType::Size, false, "10MiB", "larger bodies are refused with 413"},
+      {"read_timeout", OptionType::Duration, false, "30s", "time for a whole request to arrive"},
+      {"idle_timeout", OptionType::Duration, false, "60s", "time a kept-alive connection may idle"},
+      {"auth", OptionType::Object, false, "",
+       "basic: {users: {name: password}} | bearer: {tokens: [..]} | api_key: {header, keys: [..]}"},
+      {"tls", OptionType::Object, false, "", "cert, key (PEM files), client_ca (require client certificates)"},
+  };
 }
 
-InboundOptions InboundOptions::from(const Options& options) {
-  InboundOptions o;
+ServerOptions ServerOptions::from(const Options& options) {
+  ServerOptions o;
   auto& e = o.endpoint;
   e.listen = options.string("listen");
   if (e.listen.find(':') == std::string::npos) throw OptionError("listen", "listen must be host:port");
   e.path = options.string("path");
   if (auto error = http::checkPathPattern(e.path); !error.empty()) throw OptionError("path", error);
-  e.methods = options.list("methods");
-  for (auto& method : e.methods) {
-    for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
   e.max_body = options.size("max_body");
   e.read_timeout = options.duration("read_timeout");
   e.idle_timeout = options.duration("idle_timeout");
@@ -153,6 +145,24 @@ InboundOptions InboundOptions::from(const Options& options) {
     e.tls.client_ca = tls.value("client_ca", "");
   }
   if (options.has("auth")) o.auth = Auth::from(options.json("auth"));
+  return o;
+}
+
+
+ComponentSpec restInboundSpec() {
+  ComponentSpec spec{"rest", "Serves HTTP requests as messages; the caller gets the route's answer (request-reply).",
+                     serverSpecs()};
+  spec.options.insert(spec.options.begin() + 2,
+                      OptionSpec{"methods", OptionType::StringList, false, "[POST]", "HTTP methods served"});
+  return spec;
+}
+
+ServerOptions restInboundOptions(const Options& options) {
+  auto o = ServerOptions::from(options);
+  o.endpoint.methods = options.list("methods");
+  for (auto& method : o.endpoint.methods) {
+    for (auto& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
   return o;
 }
 

@@ -24,13 +24,19 @@ struct Auth {
   std::string credentialHeader() const { return kind == Kind::ApiKey ? header : "Authorization"; }
 };
 
-struct InboundOptions {
+/// What an HTTP inbound adapter serves and whom it lets in: the options `rest` and `soap`
+/// share (listen, path, max_body, read_timeout, idle_timeout, auth, tls).
+struct ServerOptions {
   http::Endpoint endpoint;
   Auth auth;
 
-  static ComponentSpec spec();
-  static InboundOptions from(const Options& options);
+  static ServerOptions from(const Options& options);
 };
+std::vector<OptionSpec> serverSpecs();
+
+/// The `rest` inbound: the server options and `methods`.
+ComponentSpec restInboundSpec();
+ServerOptions restInboundOptions(const Options& options);
 
 /// The caller's answer for how a message ended (contract §6).
 http::Response answerFor(Outcome&& outcome, const std::string& message_id);
@@ -42,7 +48,7 @@ Message messageFor(http::Request&& request, Message message, const Auth& auth);
 /// Serves HTTP requests as messages and answers each when the route is done with it.
 class RestInbound final : public InboundAdapter {
  public:
-  explicit RestInbound(InboundOptions options) : options_(std::move(options)) {}
+  explicit RestInbound(ServerOptions options) : options_(std::move(options)) {}
   void start(Intake& intake) override;
   void stop() override { registration_.reset(); }
   std::string describe() const override;
@@ -51,7 +57,7 @@ class RestInbound final : public InboundAdapter {
  private:
   void handle(http::Request&& request, http::Respond respond);
 
-  InboundOptions options_;
+  ServerOptions options_;
   Intake* intake_ = nullptr;
   std::unique_ptr<http::Registration> registration_;
 };

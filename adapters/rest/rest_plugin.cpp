@@ -5,8 +5,8 @@
 namespace {
 void registerRest(switchboard::Registrar& registrar) {
   using namespace switchboard::adapters::rest;
-  registrar.addInbound(InboundOptions::spec(), [](const switchboard::Options& options) {
-    return std::make_unique<RestInbound>(InboundOptions::from(options));
+  registrar.addInbound(restInboundSpec(), [](const switchboard::Options& options) {
+    return std::make_unique<RestInbound>(restInboundOptions(options));
   });
   registrar.addOutbound(OutboundOptions::spec(), [](const switchboard::Options& options) {
     return std::make_unique<RestOutbound>(OutboundOptions::from(options));

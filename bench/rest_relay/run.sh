@@ -3,7 +3,7 @@
 #
 #   A  wrk -> upstream                      (baseline: no relay)
 #   B  wrk -> nginx reverse proxy -> upstream
-#   C  wrk -> Switchboard (rest in -> set-header -> rest out) -> upstream
+#   C  wrk -> Switchboard (rest in -> set-header -> map -> rest out) -> upstream
 #   D  wrk -> Node-RED (http in -> change -> http request -> http response) -> upstream
 #
 # Usage: bash bench/rest_relay/run.sh [--duration 10s] [--warmup 3s] [--keep]
@@ -120,13 +120,11 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 [[ -x $nginx_bin ]] || die "nginx not found after install"
 command -v wrk >/dev/null || die "wrk not found after install"
 
-sb_bin=$repo/build/bin/switchboard
-if [[ ! -x $sb_bin || ! -e $repo/build/bin/plugins/libswitchboard-rest.so ||
-      ! -e $repo/build/bin/plugins/libswitchboard-transforms.so ]]; then
-    log "building Switchboard (build/)"
-    (cd "$repo" && bash scripts/build.sh build -DSWITCHBOARD_BUILD_TESTS=OFF) >&2 ||
-        die "build failed"
-fi
+# An optimised build of its own, brought up to date on every run (nothing to do when current).
+log "building Switchboard (build-bench/, Release)"
+(cd "$repo" && bash scripts/build.sh build-bench -DCMAKE_BUILD_TYPE=Release -DSWITCHBOARD_BUILD_TESTS=OFF) >&2 ||
+    die "build failed"
+sb_bin=$repo/build-bench/bin/switchboard
 
 # Node-RED lives in a cache directory outside the repository and is reused across runs.
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/switchboard-bench
