@@ -1,8 +1,6 @@
 // split: one message per element of a JSON array or per node of an XPath node set.
 #include <pugixml.hpp>
 
-#include <sstream>
-
 #include "switchboard/xml.hpp"
 #include "transforms.hpp"
 
@@ -93,7 +91,7 @@ class XPathSplit final : public Splitter {
       } else {
         const auto node = prefix_for_uri_.empty() ? selected.node() : at(document, positionOf(selected.node()));
         if (node.type() == pugi::node_element) {
-          child.setBody(standalone(node), "application/xml");
+          child.setBody(standaloneXml(node), "application/xml");
         } else {
           child.setBody(node.value(), "text/plain");
         }
@@ -104,23 +102,6 @@ class XPathSplit final : public Splitter {
   }
 
  private:
-  // The element as a document of its own, with the namespace declarations it inherited.
-  static std::string standalone(pugi::xml_node element) {
-    pugi::xml_document piece;
-    auto root = piece.append_copy(element);
-    for (auto ancestor = element.parent(); ancestor; ancestor = ancestor.parent()) {
-      for (auto attribute : ancestor.attributes()) {
-        const std::string name = attribute.name();
-        if ((name == "xmlns" || name.starts_with("xmlns:")) && !root.attribute(name.c_str())) {
-          root.append_attribute(name.c_str()) = attribute.value();
-        }
-      }
-    }
-    std::ostringstream out;
-    piece.save(out, "", pugi::format_raw | pugi::format_no_declaration);
-    return out.str();
-  }
-
   std::shared_ptr<pugi::xpath_query> query_;
   std::map<std::string, std::string> prefix_for_uri_;
 };
