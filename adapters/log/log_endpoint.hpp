@@ -19,6 +19,9 @@ class LogEndpoint final : public OutboundAdapter, public Transform {
   LogEndpoint(LogOptions options, std::string route_id)
       : options_(std::move(options)), route_id_(std::move(route_id)) {}
   Status send(Message& message) override { return apply(message); }
+  /// One write of one line: nothing to wait for, so a route served on an event loop keeps
+  /// running there.
+  bool blocks() const override { return false; }
   Status apply(Message& message) override;
   std::string describe() const override;
 
