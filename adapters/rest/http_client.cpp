@@ -40,6 +40,16 @@ ClientSettings ClientSettings::from(const Options& options) {
   return s;
 }
 
+std::string headerLine(std::string_view name, std::string_view value) {
+  if (value.find_first_of("\r\n") != std::string_view::npos) {
+    throw MessageError("the value of header " + std::string(name) + " holds a line break");
+  }
+  std::string line;
+  line.reserve(name.size() + 2 + value.size());
+  line.append(name).append(": ").append(value);
+  return line;
+}
+
 Status statusFor(long http_status, const std::string& what) {
   if (http_status >= 200 && http_status < 400) return Status::ok();
   const std::string text = what + " answered " + std::to_string(http_status);

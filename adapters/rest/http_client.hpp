@@ -40,6 +40,10 @@ struct ClientRequest {
   std::string body;                  ///< sent unless the method is GET or HEAD
 };
 
+/// "Name: value" for a request header. Throws MessageError when the value holds a line
+/// break: a value taken from a message must not add headers of its own.
+std::string headerLine(std::string_view name, std::string_view value);
+
 /// What came back: a transport failure (result not CURLE_OK) or an HTTP answer.
 struct ClientResponse {
   CURLcode result = CURLE_OK;

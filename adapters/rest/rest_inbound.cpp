@@ -148,7 +148,6 @@ ServerOptions ServerOptions::from(const Options& options) {
   return o;
 }
 
-
 ComponentSpec restInboundSpec() {
   ComponentSpec spec{"rest", "Serves HTTP requests as messages; the caller gets the route's answer (request-reply).",
                      serverSpecs()};

@@ -83,20 +83,20 @@ ClientRequest formatRequest(const OutboundOptions& options, const Message& messa
   bool has_type = false;
   for (const auto& [name, value] : options.headers) {
     has_type = has_type || iequals(name, "Content-Type");
-    request.headers.push_back(name + ": " + value.render(message));
+    request.headers.push_back(headerLine(name, value.render(message)));
   }
   if (options.forward_headers) {
     for (const auto& [name, value] : message.headers()) {
       if (!forwarded(name)) continue;
       const bool overridden = std::any_of(options.headers.begin(), options.headers.end(),
                                           [&](const auto& header) { return iequals(header.first, name); });
-      if (!overridden) request.headers.push_back(name + ": " + value);
+      if (!overridden) request.headers.push_back(headerLine(name, value));
     }
   }
   const bool with_body = options.method != "GET" && options.method != "HEAD";
   if (with_body) {
     if (!has_type && !message.contentType().empty())
-      request.headers.push_back("Content-Type: " + message.contentType());
+      request.headers.push_back(headerLine("Content-Type", message.contentType()));
     request.body = message.body();
   }
   return request;

@@ -65,10 +65,11 @@ rest::ClientRequest formatRequest(const OutboundOptions& options, const Message&
   }
   if (options.version == Version::V11) {
     request.headers.push_back("Content-Type: " + std::string(contentTypeFor(Version::V11)));
-    request.headers.push_back("SOAPAction: \"" + action + "\"");
+    request.headers.push_back(rest::headerLine("SOAPAction", "\"" + action + "\""));
   } else {
-    request.headers.push_back("Content-Type: " + std::string(contentTypeFor(Version::V12)) +
-                              (action.empty() ? "" : "; action=\"" + action + "\""));
+    request.headers.push_back(rest::headerLine(
+        "Content-Type",
+        std::string(contentTypeFor(Version::V12)) + (action.empty() ? "" : "; action=\"" + action + "\"")));
   }
   return request;
 }
@@ -77,6 +78,11 @@ Status SoapOutbound::complete(const rest::ClientRequest& request, rest::ClientRe
                               Message& message) const {
   if (response.result != CURLE_OK) return rest::transportStatus(request, response);
   const std::string what = "SOAP call to " + request.url;
+  // A one-way operation answers 202 (or 204) without an envelope: done, the message stays.
+  if ((response.status == 202 || response.status == 204) && response.body.empty()) {
+    message.headers().set("http.status", std::to_string(response.status));
+    return Status::ok();
+  }
   Envelope envelope;
   try {
     envelope = readEnvelope(response.body);
@@ -87,13 +93,14 @@ Status SoapOutbound::complete(const rest::ClientRequest& request, rest::ClientRe
     return Status::transient(what + " answered without a SOAP envelope: " + e.what());
   }
   if (envelope.fault) {
-    message.headers().set("soap.fault.code", envelope.fault_code);
-    message.headers().set("soap.fault.string", envelope.fault_string);
     const auto colon = envelope.fault_code.find(':');
     const std::string code = colon == std::string::npos ? envelope.fault_code : envelope.fault_code.substr(colon + 1);
     const std::string text = envelope.fault_code + " fault from " + request.url + ": " + envelope.fault_string;
     // Server/Receiver: the service failed and may not next time; anything else refuses the message.
-    return code == "Server" || code == "Receiver" ? Status::transient(text) : Status::permanent(text);
+    auto status = code == "Server" || code == "Receiver" ? Status::transient(text) : Status::permanent(text);
+    return std::move(status)
+        .withDetail("soap.fault.code", envelope.fault_code)
+        .withDetail("soap.fault.string", envelope.fault_string);
   }
   if (const Status status = rest::statusFor(response.status, what); !status.isOk()) return status;
   message.headers().set("http.status", std::to_string(response.status));

@@ -46,7 +46,9 @@ class Recorder final : public OutboundAdapter {
       --world->failures_left[name_];
       return Status::transient(name_ + " is down");
     }
-    if (message.body() == "refused" && name_ != "dead") return Status::permanent(name_ + " refused it");
+    if (message.body() == "refused" && name_ != "dead") {
+      return Status::permanent(name_ + " refused it").withDetail("peer.reason", "refused");
+    }
     world->sent.emplace_back(name_, message);
     message.headers().set("visited",
                           message.headers().find("visited") ? *message.headers().find("visited") + "," + name_ : name_);
@@ -486,6 +488,8 @@ TEST_CASE("a failed child fails the parent, after the other children ran", "[rou
   for (const auto& [name, child] : h.state.sent) seen.push_back(name + ":" + child.body());
   if (dead_letter) {
     CHECK(seen == std::vector<std::string>{"out:a", "dead:refused", "out:c"});
+    // What the failing endpoint said beside its text travels with the dead letter.
+    CHECK(*h.state.sent[1].second.headers().find("peer.reason") == "refused");
   } else {
     CHECK(seen == std::vector<std::string>{"out:a", "out:c"});
   }

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace switchboard {
 
@@ -31,12 +32,24 @@ class Status {
   const std::string& message() const noexcept { return message_; }
   bool retryable() const noexcept { return code_ == Code::Transient || code_ == Code::Timeout; }
   /// The same kind of result with another text (to add context).
-  Status withMessage(std::string message) const { return Status(code_, std::move(message)); }
+  Status withMessage(std::string message) const {
+    Status status(code_, std::move(message));
+    status.details_ = details_;
+    return status;
+  }
+  /// Facts about a failure that the dead letter carries as headers beside error.* (for
+  /// example soap.fault.code): the failing endpoint leaves the message itself unchanged.
+  Status withDetail(std::string header, std::string value) && {
+    details_.emplace_back(std::move(header), std::move(value));
+    return std::move(*this);
+  }
+  const std::vector<std::pair<std::string, std::string>>& details() const noexcept { return details_; }
 
  private:
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
   Code code_;
   std::string message_;
+  std::vector<std::pair<std::string, std::string>> details_;
 };
 
 /// Thrown by message-path helpers (templates, expressions, body access) when a message

@@ -379,6 +379,7 @@ void Route::fail(const std::shared_ptr<Flight>& flight, const Status& status, co
   f.original.headers().set("error.endpoint", endpoint);
   f.original.headers().set("error.attempts", attempts);
   f.original.headers().set("error.route", config_.id);
+  for (const auto& [name, value] : status.details()) f.original.headers().set(name, value);
   auto settle = [this, flight, status](const Status& letter_status) {
     Flight& done = *flight;
     if (letter_status.isOk()) {

@@ -125,6 +125,11 @@ TEST_CASE("a message becomes the outgoing request", "[rest]") {
   const auto get = formatRequest(options, message);
   CHECK(get.body.empty());
   CHECK(std::find(get.headers.begin(), get.headers.end(), "X-Trace: t-1") == get.headers.end());
+
+  // A value with a line break would add headers of its own: the message is bad input.
+  options.headers = {{"X-Op", Template::compile("${header.X-Trace}", Scope{"r"})}};
+  message.headers().set("X-Trace", "a\r\nX-Injected: yes");
+  CHECK_THROWS_AS(formatRequest(options, message), MessageError);
 }
 
 TEST_CASE("HTTP statuses: 2xx/3xx succeed, 408/429/5xx are retried, other 4xx are not", "[rest]") {

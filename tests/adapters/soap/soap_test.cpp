@@ -63,6 +63,12 @@ TEST_CASE("what is not an envelope is bad input with a clear text", "[soap]") {
   for (int i = 0; i < 10'000; ++i) deep += "<a>";
   for (int i = 0; i < 10'000; ++i) deep += "</a>";
   CHECK(failure(deep) == "XML nested deeper than 256 levels is not accepted");
+  CHECK(failure("<s:Envelope>\xff\xfe\xc3</s:Envelope>") == "body is not valid XML: invalid UTF-8 at offset 12");
+  CHECK(failure("<a>\xed\xa0\x80</a>") == "body is not valid XML: invalid UTF-8 at offset 3");  // a surrogate
+  CHECK(failure("<a>\xc0\xaf</a>") == "body is not valid XML: invalid UTF-8 at offset 3");      // overlong
+  // Text in another declared encoding is converted by the parser, not refused.
+  CHECK(failure("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xe9</a>") ==
+        "not a SOAP envelope: the root element is <a>");
 }
 
 TEST_CASE("a payload is wrapped in an envelope of the chosen version", "[soap]") {
@@ -119,4 +125,10 @@ TEST_CASE("a message becomes a SOAP request; an envelope is sent as it is", "[so
 
   message.setBody(request.body, "application/soap+xml");
   CHECK(formatRequest(options, message).body == message.body());
+
+  // A rendered action must not add HTTP headers of its own.
+  message.headers().set("op", "A\r\nX-Injected: yes");
+  CHECK_THROWS_AS(formatRequest(options, message), MessageError);
+  options.version = Version::V11;
+  CHECK_THROWS_AS(formatRequest(options, message), MessageError);
 }
