@@ -10,27 +10,38 @@ namespace {
 /// One value of the map, compiled: a literal, a reference keeping its JSON type, a
 /// template giving text, or a nested object built by the same rules.
 struct Value {
+  // A named struct, not std::pair<JsonPath, Value>: a pair's traits need Value complete,
+  // which it is not inside its own definition (clang refuses it).
+  struct Field;
+
   enum class Kind { Literal, Reference, Text, Object, Array } kind = Kind::Literal;
   nlohmann::json literal;
   std::optional<Reference> reference;
   std::optional<Template> text;
-  std::vector<std::pair<JsonPath, Value>> fields;
+  std::vector<Field> fields;
 
-  nlohmann::json evaluate(const Message& message) const {
-    switch (kind) {
-      case Kind::Literal: return literal;
-      case Kind::Reference: return reference->evaluate(message);
-      case Kind::Text: return text->render(message);
-      case Kind::Object:
-      case Kind::Array: {
-        nlohmann::json built = kind == Kind::Object ? nlohmann::json::object() : nlohmann::json::array();
-        for (const auto& [path, value] : fields) path.make(built) = value.evaluate(message);
-        return built;
-      }
-    }
-    return nullptr;
-  }
+  nlohmann::json evaluate(const Message& message) const;
 };
+
+struct Value::Field {
+  JsonPath path;
+  Value value;
+};
+
+nlohmann::json Value::evaluate(const Message& message) const {
+  switch (kind) {
+    case Kind::Literal: return literal;
+    case Kind::Reference: return reference->evaluate(message);
+    case Kind::Text: return text->render(message);
+    case Kind::Object:
+    case Kind::Array: {
+      nlohmann::json built = kind == Kind::Object ? nlohmann::json::object() : nlohmann::json::array();
+      for (const auto& [path, value] : fields) path.make(built) = value.evaluate(message);
+      return built;
+    }
+  }
+  return nullptr;
+}
 
 Value compile(const nlohmann::ordered_json& node, const std::string& where, const Scope& scope) {
   Value value;
@@ -45,7 +56,7 @@ Value compile(const nlohmann::ordered_json& node, const std::string& where, cons
         throw OptionError(child_where, "target path '" + key + "': " + e.what());
       }
       if (path.empty()) throw OptionError(child_where, "an empty target path");
-      value.fields.emplace_back(std::move(path), compile(child, child_where, scope));
+      value.fields.push_back({std::move(path), compile(child, child_where, scope)});
     }
     return value;
   }
@@ -71,8 +82,11 @@ Value compile(const nlohmann::ordered_json& node, const std::string& where, cons
     value.kind = Value::Kind::Array;
     std::size_t index = 0;
     for (const auto& item : node) {
-      value.fields.emplace_back(JsonPath::parse("[" + std::to_string(index) + "]"),
-                                compile(item, where + "[" + std::to_string(index) + "]", scope));
+      // Appended, not "[" + ...: GCC 12 at -O3 warns (-Wrestrict, a false positive) on that.
+      std::string step = "[";
+      step += std::to_string(index);
+      step += ']';
+      value.fields.push_back({JsonPath::parse(step), compile(item, where + step, scope)});
       ++index;
     }
     return value;
