@@ -167,6 +167,11 @@ class JsonToCsv final : public Transform {
   }
 
   void writeRow(std::string& out, const std::vector<std::string>& fields) const {
+    // A row of one empty field would be a blank line, which readers skip: quote it.
+    if (fields.size() == 1 && fields[0].empty()) {
+      out += "\"\"\r\n";
+      return;
+    }
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (i) out += delimiter_;
       const auto& field = fields[i];

@@ -93,6 +93,20 @@ TEST_CASE("json-to-csv writes RFC 4180 and reads back the same", "[transforms][c
   CHECK(nlohmann::json::parse(csvToJson(csv)) == nlohmann::json::parse(json));
 }
 
+TEST_CASE("json-to-csv keeps a row of one empty field", "[transforms][csv]") {
+  // Written as a bare line end, such a row read back as a blank line: skipped, so lost.
+  CHECK(jsonToCsv(R"([{"a":"x"},{"a":""},{"a":null}])") == "a\r\nx\r\n\"\"\r\n\"\"\r\n");
+  CHECK(csvToJson(jsonToCsv(R"([{"a":"x"},{"a":""}])")) == R"([{"a":"x"},{"a":""}])");
+  // The input the csv fuzz target found: a lone CR ends a row of one empty field.
+  const auto rows = csvToJson(
+      "ta,\xff\xff\xff\xff\xff\xff\xff"
+      "A\r\r\x1a"
+      "A-1,2,\"UhQUU\"\r\ngs2",
+      {{"header", false}});
+  CHECK(csvToJson(jsonToCsv(rows, {{"delimiter", "\\t"}, {"header", false}}),
+                  {{"delimiter", "\\t"}, {"header", false}}) == rows);
+}
+
 TEST_CASE("json-to-csv options and value kinds", "[transforms][csv]") {
   CHECK(jsonToCsv(R"([{"a":1,"b":true,"c":null,"d":{"x":1},"e":[1,2]}])") ==
         "a,b,c,d,e\r\n1,true,,\"{\"\"x\"\":1}\",\"[1,2]\"\r\n");
