@@ -238,6 +238,7 @@ TEST_CASE("matches searches with an ECMAScript regular expression", "[expression
   CHECK(test("'a|b' matches 'a\\|b'"));
   CHECK_FALSE(test("'ab' matches 'a\\|b'"));
   CHECK(test("!('abc' matches 'x') && 'abc' matches 'b'"));
+  CHECK(test(R"('x\1234567890' matches '\\\\1234567890')"));               // an escaped backslash, then digits
   CHECK(test("${body.n} matches '^4\\d$'", jsonMessage(R"({"n": 42})")));  // numbers as text
 }
 
@@ -304,6 +305,10 @@ TEST_CASE("syntax errors carry the offset of the problem", "[expression][syntax]
       {"${header.a} matches 5", 20, "'matches' needs a quoted regular expression"},
       {"${header.a} matches ${header.b}", 20, "'matches' needs a quoted regular expression"},
       {"${header.a} matches '('", 20, "invalid regular expression"},
+      // Found by the expression fuzz target: libstdc++ overflowed a long reading these.
+      {"${body.order.id} matches 'eb;\\7777777777777777777r'", 25, "ten digits or more"},
+      {"${header.a} matches 'a{1,99999999999}'", 20, "ten digits or more"},
+      {"${header.a} matches 'a{4294967297}'", 20, "ten digits or more"},
       {"${header.a == 1", 0, "unterminated '${'"},
       {"1 == ${bogus}", 7, "unknown reference"},
       {"1 == ${header.}", 14, "expected a name"},

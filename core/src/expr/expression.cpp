@@ -63,6 +63,28 @@ bool truthy(const nlohmann::json& value) {
   return !value.empty();
 }
 
+// libstdc++ reads the number of a back-reference (\12) or of a repetition count ({2,5})
+// without an overflow check: undefined behaviour, and a wrapped value can make the pattern
+// mean another. No pattern needs such a number of ten digits or more, so those are refused.
+bool hasOverlongRegexNumber(std::string_view pattern) {
+  const auto digitsAt = [&](std::size_t i) {
+    std::size_t n = 0;
+    while (i + n < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + n]))) ++n;
+    return n;
+  };
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      if (digitsAt(i + 1) > 9) return true;
+      ++i;  // an escaped character starts nothing
+    } else if (pattern[i] == '{') {
+      const auto first = digitsAt(i + 1);
+      const auto comma = i + 1 + first;
+      if (first > 9 || (comma < pattern.size() && pattern[comma] == ',' && digitsAt(comma + 1) > 9)) return true;
+    }
+  }
+  return false;
+}
+
 class Parser {
  public:
   Parser(std::string_view text, const Scope& scope) : text_(text), scope_(scope) { advance(); }
@@ -195,6 +217,9 @@ class Parser {
       auto node = std::make_shared<Node>();
       node->kind = Node::Kind::Matches;
       node->left = left;
+      if (hasOverlongRegexNumber(token_.text)) {
+        fail(token_.offset, "invalid regular expression: a back-reference or repetition count of ten digits or more");
+      }
       try {
         node->pattern = std::make_shared<const std::regex>(token_.text, std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
