@@ -196,6 +196,9 @@ TEST_CASE("ordering a number against a non-numeric string throws MessageError", 
   CHECK_THROWS_WITH(test("${header.X-Amount} > 5", message), Catch::Contains("cannot order"));
   CHECK_THROWS_AS(test("5 <= ${header.X-Amount}", message), MessageError);
   CHECK_THROWS_AS(test("${body.n} < 'abc'", jsonMessage(R"({"n": 1})")), MessageError);
+  // Text that is not UTF-8 (found by the expression fuzz target): still a MessageError.
+  CHECK_THROWS_AS(test("'\xc6q' < 2000"), MessageError);
+  CHECK_THROWS_AS(test("${header.X-Amount} > 5", withHeader("X-Amount", "\xff\xfe")), MessageError);
   // Equality is never a type error.
   CHECK_FALSE(test("${header.X-Amount} == 5", message));
 }

@@ -326,7 +326,11 @@ bool compare(const Node& node, const Message& message) {
   } else {
     if (left.is_null() || right.is_null()) return false;
     if (lnum || rnum) {
-      throw MessageError("cannot order " + left.dump() + " and " + right.dump() +
+      // A header can hold any bytes; a plain dump() throws on invalid UTF-8.
+      const auto shown = [](const nlohmann::json& value) {
+        return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      };
+      throw MessageError("cannot order " + shown(left) + " and " + shown(right) +
                          ": one is a number, the other is not");
     }
     const auto l = asText(left);
