@@ -333,6 +333,17 @@ TEST_CASE("syntax errors carry the offset of the problem", "[expression][syntax]
   }
 }
 
+TEST_CASE("expressions nest at most 256 levels", "[expression][syntax]") {
+  // Thousands of levels used to exhaust the stack while parsing.
+  const auto error = compileError(std::string(4000, '(') + "1" + std::string(4000, ')'));
+  REQUIRE(error);
+  CHECK(error->offset() == 256);
+  CHECK_THAT(error->what(), Catch::Contains("nested deeper than 256 levels"));
+  REQUIRE(compileError(std::string(300, '!') + "true"));
+  CHECK(test(std::string(256, '(') + "1 == 1" + std::string(256, ')')));
+  CHECK(test(std::string(256, '!') + "true"));
+}
+
 TEST_CASE("ordering against a boolean or null literal is a SyntaxError at load", "[expression][syntax]") {
   struct Case {
     const char* text;

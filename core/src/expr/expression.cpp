@@ -149,6 +149,12 @@ class Parser {
     }
   }
 
+  // Each '(' and '!' recurses, in parsing and in evaluation: a bound keeps a long run of
+  // them from exhausting the stack.
+  void enter(std::size_t at) {
+    if (++depth_ > kMaxDepth) fail(at, "expression nested deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
+
   bool acceptOp(std::string_view op) {
     if (token_.kind == Token::Kind::Op && token_.text == op) {
       advance();
@@ -178,7 +184,13 @@ class Parser {
   }
 
   NodePtr parseNot() {
-    if (acceptOp("!")) return binary(Node::Kind::Not, parseNot(), nullptr);
+    const auto at = token_.offset;
+    if (acceptOp("!")) {
+      enter(at);
+      auto inner = parseNot();
+      --depth_;
+      return binary(Node::Kind::Not, std::move(inner), nullptr);
+    }
     return parseComparison();
   }
 
@@ -286,9 +298,11 @@ class Parser {
         advance();
         return node;
       case Token::Kind::Op:
-        if (acceptOp("(")) {
+        if (const auto at = token_.offset; acceptOp("(")) {
+          enter(at);
           auto inner = parseOr();
           if (!acceptOp(")")) fail(token_.offset, "expected ')'");
+          --depth_;
           return inner;
         }
         fail(token_.offset, "unexpected '" + token_.text + "'");
@@ -300,6 +314,8 @@ class Parser {
   std::string_view text_;
   const Scope& scope_;
   std::size_t pos_ = 0;
+  static constexpr std::size_t kMaxDepth = 256;
+  std::size_t depth_ = 0;
   Token token_;
 };
 
