@@ -125,6 +125,9 @@ class JsonToCsv final : public Transform {
       : delimiter_(delimiter), header_(header), columns_(std::move(columns)) {}
 
   Status apply(Message& message) override {
+    if (nestedTooDeep(message.body())) {
+      return Status::badInput("body is nested deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
     nlohmann::ordered_json rows;
     try {
       rows = nlohmann::ordered_json::parse(message.body());

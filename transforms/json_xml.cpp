@@ -33,6 +33,12 @@ std::string scalarText(const nlohmann::ordered_json& value) {
   return value.dump();
 }
 
+// Stops a traversal at the first element deeper than kMaxNesting.
+class DepthCheck final : public pugi::xml_tree_walker {
+ public:
+  bool for_each(pugi::xml_node&) override { return static_cast<std::size_t>(depth()) < kMaxNesting; }
+};
+
 class JsonToXml final : public Transform {
  public:
   JsonToXml(std::string root, std::string array_item, bool declaration)
@@ -40,6 +46,9 @@ class JsonToXml final : public Transform {
 
   Status apply(Message& message) override {
     // Parsed here with its key order, since element order matters in XML.
+    if (nestedTooDeep(message.body())) {
+      return Status::badInput("body is nested deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
     nlohmann::ordered_json json;
     try {
       json = nlohmann::ordered_json::parse(message.body());
@@ -131,6 +140,9 @@ class XmlToJson final : public Transform {
   Status apply(Message& message) override {
     pugi::xml_document document;
     if (auto error = parseXml(message.body(), document); !error.empty()) return Status::badInput(error);
+    if (DepthCheck check; !document.traverse(check)) {
+      return Status::badInput("body is nested deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
     const auto root = document.document_element();
     nlohmann::ordered_json out;
     if (keep_root_) {
@@ -206,6 +218,28 @@ class XmlToJson final : public Transform {
 };
 
 }  // namespace
+
+bool nestedTooDeep(std::string_view json) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxNesting) return true;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return false;
+}
 
 nlohmann::ordered_json typedScalar(const std::string& text) {
   if (text == "true") return true;

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <cstddef>
+#include <string_view>
+
 #include "switchboard/plugin.hpp"
 
 namespace switchboard::transforms {
@@ -7,6 +10,14 @@ namespace switchboard::transforms {
 /// Text read from XML or CSV as a typed JSON value: `true`, `false`, and numbers written
 /// exactly as JSON writes them ("-12", "2.5"; not "007" or "1.50", which stay text).
 nlohmann::ordered_json typedScalar(const std::string& text);
+
+/// How deeply a document the converters take may nest (jq's own limit): they recurse per
+/// level, so an unbounded depth lets a small body exhaust the stack and end the bus.
+constexpr std::size_t kMaxNesting = 256;
+
+/// Whether JSON text nests arrays and objects deeper than kMaxNesting. A scan of the text,
+/// without parsing it, so it runs before anything recursive does.
+bool nestedTooDeep(std::string_view json);
 
 // Each transform registers itself through one of these, called by the plugin's entry point.
 void registerSetHeader(Registrar& registrar);

@@ -107,6 +107,14 @@ TEST_CASE("json-to-csv keeps a row of one empty field", "[transforms][csv]") {
                   {{"delimiter", "\\t"}, {"header", false}}) == rows);
 }
 
+TEST_CASE("json-to-csv refuses documents nested deeper than 256 levels", "[transforms][csv]") {
+  Message message("m");
+  message.setBody("[[" + std::string(4000, '[') + std::string(4000, ']') + "]]", "application/json");
+  const auto status = run("json-to-csv", nlohmann::ordered_json::object(), message);
+  CHECK(status.code() == Status::Code::BadInput);
+  CHECK(status.message() == "body is nested deeper than 256 levels");
+}
+
 TEST_CASE("json-to-csv options and value kinds", "[transforms][csv]") {
   CHECK(jsonToCsv(R"([{"a":1,"b":true,"c":null,"d":{"x":1},"e":[1,2]}])") ==
         "a,b,c,d,e\r\n1,true,,\"{\"\"x\"\":1}\",\"[1,2]\"\r\n");
