@@ -15,6 +15,18 @@ if(SWITCHBOARD_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+# Fuzzing: every target gets libFuzzer's coverage instrumentation and the sanitizers, so the
+# core library and the plugins the fuzz targets load are guided and checked too; only the
+# fuzz targets themselves link libFuzzer's main (-fsanitize=fuzzer, in tests/fuzz).
+if(SWITCHBOARD_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "SWITCHBOARD_FUZZ needs clang for libFuzzer: configure with CC=clang-14 CXX=clang++-14")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # switchboard_add_plugin(NAME SOURCES ... [LIBS ...] [OUTPUT_DIRECTORY DIR] [NO_INSTALL])
 # Builds libswitchboard-NAME.so beside the binary (bin/plugins, or OUTPUT_DIRECTORY) and
 # installs it into lib/switchboard/plugins. Only the entry point is exported.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything, and runs every test: unit and integration
-# tests, then all of them again under AddressSanitizer and UndefinedBehaviorSanitizer.
+# tests, then all of them again under AddressSanitizer and UndefinedBehaviorSanitizer, then
+# each parser under libFuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -15,4 +16,7 @@ ctest --test-dir build --output-on-failure --timeout 900 -j "$jobs" --no-tests=e
 bash scripts/build.sh build-asan -DSWITCHBOARD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DSWITCHBOARD_BUILD_TESTS=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 900 -j "$jobs" --no-tests=error
+
+# The expression, JSON<->XML and CSV parsers under libFuzzer for 60 s each (clang-14, build-fuzz/).
+bash scripts/fuzz.sh 60
 echo "all tests passed"

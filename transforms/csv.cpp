@@ -138,6 +138,9 @@ class JsonToCsv final : public Transform {
       : delimiter_(delimiter), header_(header), columns_(std::move(columns)) {}
 
   Status apply(Message& message) override {
+    if (nestedTooDeep(message.body())) {
+      return Status::badInput("body is nested deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
     nlohmann::ordered_json rows;
     try {
       rows = nlohmann::ordered_json::parse(message.body());
@@ -180,6 +183,11 @@ class JsonToCsv final : public Transform {
   }
 
   void writeRow(std::string& out, const std::vector<std::string>& fields) const {
+    // A row of one empty field would be a blank line, which readers skip: quote it.
+    if (fields.size() == 1 && fields[0].empty()) {
+      out += "\"\"\r\n";
+      return;
+    }
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (i) out += delimiter_;
       const auto& field = fields[i];

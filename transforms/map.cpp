@@ -10,28 +10,39 @@ namespace {
 /// One value of the map, compiled: a literal, a reference keeping its JSON type, a
 /// template giving text, or a nested object built by the same rules.
 struct Value {
+  // A named struct, not std::pair<JsonPath, Value>: a pair's traits need Value complete,
+  // which it is not inside its own definition (clang refuses it).
+  struct Field;
+
   enum class Kind { Literal, Reference, Text, Object, Array, JsonBody } kind = Kind::Literal;
   nlohmann::json literal;
   std::optional<Reference> reference;
   std::optional<Template> text;
-  std::vector<std::pair<JsonPath, Value>> fields;
+  std::vector<Field> fields;
 
-  nlohmann::json evaluate(const Message& message) const {
-    switch (kind) {
-      case Kind::Literal: return literal;
-      case Kind::JsonBody: return message.jsonBody();
-      case Kind::Reference: return reference->evaluate(message);
-      case Kind::Text: return text->render(message);
-      case Kind::Object:
-      case Kind::Array: {
-        nlohmann::json built = kind == Kind::Object ? nlohmann::json::object() : nlohmann::json::array();
-        for (const auto& [path, value] : fields) path.make(built) = value.evaluate(message);
-        return built;
-      }
-    }
-    return nullptr;
-  }
+  nlohmann::json evaluate(const Message& message) const;
 };
+
+struct Value::Field {
+  JsonPath path;
+  Value value;
+};
+
+nlohmann::json Value::evaluate(const Message& message) const {
+  switch (kind) {
+    case Kind::Literal: return literal;
+    case Kind::JsonBody: return message.jsonBody();
+    case Kind::Reference: return reference->evaluate(message);
+    case Kind::Text: return text->render(message);
+    case Kind::Object:
+    case Kind::Array: {
+      nlohmann::json built = kind == Kind::Object ? nlohmann::json::object() : nlohmann::json::array();
+      for (const auto& [path, value] : fields) path.make(built) = value.evaluate(message);
+      return built;
+    }
+  }
+  return nullptr;
+}
 
 Value compile(const nlohmann::ordered_json& node, const std::string& where, const Scope& scope) {
   Value value;
@@ -53,7 +64,7 @@ Value compile(const nlohmann::ordered_json& node, const std::string& where, cons
       if (path.empty() && compiled.kind == Value::Kind::Reference && compiled.reference->text() == "body") {
         compiled.kind = Value::Kind::JsonBody;
       }
-      value.fields.emplace_back(std::move(path), std::move(compiled));
+      value.fields.push_back({std::move(path), std::move(compiled)});
     }
     return value;
   }
@@ -79,8 +90,11 @@ Value compile(const nlohmann::ordered_json& node, const std::string& where, cons
     value.kind = Value::Kind::Array;
     std::size_t index = 0;
     for (const auto& item : node) {
-      value.fields.emplace_back(JsonPath::parse("[" + std::to_string(index) + "]"),
-                                compile(item, where + "[" + std::to_string(index) + "]", scope));
+      // Appended, not "[" + ...: GCC 12 at -O3 warns (-Wrestrict, a false positive) on that.
+      std::string step = "[";
+      step += std::to_string(index);
+      step += ']';
+      value.fields.push_back({JsonPath::parse(step), compile(item, where + step, scope)});
       ++index;
     }
     return value;

@@ -4,6 +4,8 @@
 
 #include <map>
 #include <string>
+#include <cstddef>
+#include <string_view>
 
 #include "switchboard/plugin.hpp"
 
@@ -18,6 +20,13 @@ nlohmann::ordered_json typedScalar(const std::string& text);
 /// prefixes match by namespace whatever prefixes the document uses.
 void applyPrefixes(pugi::xml_node node, std::map<std::string, std::string> in_scope,
                    const std::map<std::string, std::string>& prefix_for_uri);
+/// How deeply a document the converters take may nest (jq's own limit): they recurse per
+/// level, so an unbounded depth lets a small body exhaust the stack and end the bus.
+constexpr std::size_t kMaxNesting = 256;
+
+/// Whether JSON text nests arrays and objects deeper than kMaxNesting. A scan of the text,
+/// without parsing it, so it runs before anything recursive does.
+bool nestedTooDeep(std::string_view json);
 
 // Each transform registers itself through one of these, called by the plugin's entry point.
 void registerSetHeader(Registrar& registrar);

@@ -196,6 +196,9 @@ TEST_CASE("ordering a number against a non-numeric string throws MessageError", 
   CHECK_THROWS_WITH(test("${header.X-Amount} > 5", message), Catch::Contains("cannot order"));
   CHECK_THROWS_AS(test("5 <= ${header.X-Amount}", message), MessageError);
   CHECK_THROWS_AS(test("${body.n} < 'abc'", jsonMessage(R"({"n": 1})")), MessageError);
+  // Text that is not UTF-8 (found by the expression fuzz target): still a MessageError.
+  CHECK_THROWS_AS(test("'\xc6q' < 2000"), MessageError);
+  CHECK_THROWS_AS(test("${header.X-Amount} > 5", withHeader("X-Amount", "\xff\xfe")), MessageError);
   // Equality is never a type error.
   CHECK_FALSE(test("${header.X-Amount} == 5", message));
 }
@@ -238,6 +241,7 @@ TEST_CASE("matches searches with an ECMAScript regular expression", "[expression
   CHECK(test("'a|b' matches 'a\\|b'"));
   CHECK_FALSE(test("'ab' matches 'a\\|b'"));
   CHECK(test("!('abc' matches 'x') && 'abc' matches 'b'"));
+  CHECK(test(R"('x\1234567890' matches '\\\\1234567890')"));               // an escaped backslash, then digits
   CHECK(test("${body.n} matches '^4\\d$'", jsonMessage(R"({"n": 42})")));  // numbers as text
 }
 
@@ -304,6 +308,10 @@ TEST_CASE("syntax errors carry the offset of the problem", "[expression][syntax]
       {"${header.a} matches 5", 20, "'matches' needs a quoted regular expression"},
       {"${header.a} matches ${header.b}", 20, "'matches' needs a quoted regular expression"},
       {"${header.a} matches '('", 20, "invalid regular expression"},
+      // Found by the expression fuzz target: libstdc++ overflowed a long reading these.
+      {"${body.order.id} matches 'eb;\\7777777777777777777r'", 25, "ten digits or more"},
+      {"${header.a} matches 'a{1,99999999999}'", 20, "ten digits or more"},
+      {"${header.a} matches 'a{4294967297}'", 20, "ten digits or more"},
       {"${header.a == 1", 0, "unterminated '${'"},
       {"1 == ${bogus}", 7, "unknown reference"},
       {"1 == ${header.}", 14, "expected a name"},
@@ -323,6 +331,17 @@ TEST_CASE("syntax errors carry the offset of the problem", "[expression][syntax]
     CHECK(error->offset() == c.offset);
     CHECK_THAT(error->what(), Catch::Contains(c.message));
   }
+}
+
+TEST_CASE("expressions nest at most 256 levels", "[expression][syntax]") {
+  // Thousands of levels used to exhaust the stack while parsing.
+  const auto error = compileError(std::string(4000, '(') + "1" + std::string(4000, ')'));
+  REQUIRE(error);
+  CHECK(error->offset() == 256);
+  CHECK_THAT(error->what(), Catch::Contains("nested deeper than 256 levels"));
+  REQUIRE(compileError(std::string(300, '!') + "true"));
+  CHECK(test(std::string(256, '(') + "1 == 1" + std::string(256, ')')));
+  CHECK(test(std::string(256, '!') + "true"));
 }
 
 TEST_CASE("ordering against a boolean or null literal is a SyntaxError at load", "[expression][syntax]") {

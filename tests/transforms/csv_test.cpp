@@ -177,3 +177,11 @@ TEST_CASE("csv delimiter option", "[transforms][csv]") {
     CHECK_NOTHROW(makeTransform(name, {{"delimiter", "tab"}}));
   }
 }
+
+TEST_CASE("json-to-csv refuses documents nested deeper than 256 levels", "[transforms][csv]") {
+  Message message("m");
+  message.setBody("[[" + std::string(4000, '[') + std::string(4000, ']') + "]]", "application/json");
+  const auto status = run("json-to-csv", nlohmann::ordered_json::object(), message);
+  CHECK(status.code() == Status::Code::BadInput);
+  CHECK(status.message() == "body is nested deeper than 256 levels");
+}

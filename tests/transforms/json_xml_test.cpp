@@ -266,3 +266,32 @@ TEST_CASE("xml-to-json cases", "[transforms][xml]") {
 TEST_CASE("json-to-xml cases", "[transforms][xml]") {
   for (const auto& c : kJsonToXml) check("json-to-xml", c, "application/json");
 }
+
+TEST_CASE("documents nested deeper than 256 levels are bad input", "[transforms][xml]") {
+  // Thousands of levels used to exhaust the stack (a 4 KiB body ended the process).
+  const auto nested = [](std::size_t depth, const std::string& open, const std::string& close) {
+    std::string text;
+    for (std::size_t i = 0; i < depth; ++i) text += open;
+    for (std::size_t i = 0; i < depth; ++i) text += close;
+    return text;
+  };
+  auto to_xml = makeTransform("json-to-xml", {{"root", "r"}});
+  auto to_json = makeTransform("xml-to-json", nlohmann::ordered_json::object());
+  Message message("m");
+  message.setBody("{\"a\":" + nested(4000, "[", "]") + "}", "application/json");
+  auto status = to_xml->apply(message);
+  CHECK(status.code() == Status::Code::BadInput);
+  CHECK(status.message() == "body is nested deeper than 256 levels");
+  message.setBody(nested(4000, "<a>", "</a>"), "application/xml");
+  status = to_json->apply(message);
+  CHECK(status.code() == Status::Code::BadInput);
+  CHECK(status.message() == "XML nested deeper than 256 levels is not accepted");
+
+  // 256 levels pass, and brackets inside strings do not count.
+  message.setBody(nested(256, "[", "]"), "application/json");
+  CHECK(to_xml->apply(message).isOk());
+  message.setBody(nested(256, "<a>", "</a>"), "application/xml");
+  CHECK(to_json->apply(message).isOk());
+  message.setBody("{\"a\":\"" + std::string(300, '[') + "\\\"" + std::string(300, '{') + "\"}", "application/json");
+  CHECK(to_xml->apply(message).isOk());
+}

@@ -63,6 +63,28 @@ bool truthy(const nlohmann::json& value) {
   return !value.empty();
 }
 
+// libstdc++ reads the number of a back-reference (\12) or of a repetition count ({2,5})
+// without an overflow check: undefined behaviour, and a wrapped value can make the pattern
+// mean another. No pattern needs such a number of ten digits or more, so those are refused.
+bool hasOverlongRegexNumber(std::string_view pattern) {
+  const auto digitsAt = [&](std::size_t i) {
+    std::size_t n = 0;
+    while (i + n < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + n]))) ++n;
+    return n;
+  };
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      if (digitsAt(i + 1) > 9) return true;
+      ++i;  // an escaped character starts nothing
+    } else if (pattern[i] == '{') {
+      const auto first = digitsAt(i + 1);
+      const auto comma = i + 1 + first;
+      if (first > 9 || (comma < pattern.size() && pattern[comma] == ',' && digitsAt(comma + 1) > 9)) return true;
+    }
+  }
+  return false;
+}
+
 class Parser {
  public:
   Parser(std::string_view text, const Scope& scope) : text_(text), scope_(scope) { advance(); }
@@ -127,6 +149,12 @@ class Parser {
     }
   }
 
+  // Each '(' and '!' recurses, in parsing and in evaluation: a bound keeps a long run of
+  // them from exhausting the stack.
+  void enter(std::size_t at) {
+    if (++depth_ > kMaxDepth) fail(at, "expression nested deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
+
   bool acceptOp(std::string_view op) {
     if (token_.kind == Token::Kind::Op && token_.text == op) {
       advance();
@@ -156,7 +184,13 @@ class Parser {
   }
 
   NodePtr parseNot() {
-    if (acceptOp("!")) return binary(Node::Kind::Not, parseNot(), nullptr);
+    const auto at = token_.offset;
+    if (acceptOp("!")) {
+      enter(at);
+      auto inner = parseNot();
+      --depth_;
+      return binary(Node::Kind::Not, std::move(inner), nullptr);
+    }
     return parseComparison();
   }
 
@@ -195,6 +229,9 @@ class Parser {
       auto node = std::make_shared<Node>();
       node->kind = Node::Kind::Matches;
       node->left = left;
+      if (hasOverlongRegexNumber(token_.text)) {
+        fail(token_.offset, "invalid regular expression: a back-reference or repetition count of ten digits or more");
+      }
       try {
         node->pattern = std::make_shared<const std::regex>(token_.text, std::regex::ECMAScript);
       } catch (const std::regex_error& e) {
@@ -261,9 +298,11 @@ class Parser {
         advance();
         return node;
       case Token::Kind::Op:
-        if (acceptOp("(")) {
+        if (const auto at = token_.offset; acceptOp("(")) {
+          enter(at);
           auto inner = parseOr();
           if (!acceptOp(")")) fail(token_.offset, "expected ')'");
+          --depth_;
           return inner;
         }
         fail(token_.offset, "unexpected '" + token_.text + "'");
@@ -275,6 +314,8 @@ class Parser {
   std::string_view text_;
   const Scope& scope_;
   std::size_t pos_ = 0;
+  static constexpr std::size_t kMaxDepth = 256;
+  std::size_t depth_ = 0;
   Token token_;
 };
 
@@ -301,7 +342,11 @@ bool compare(const Node& node, const Message& message) {
   } else {
     if (left.is_null() || right.is_null()) return false;
     if (lnum || rnum) {
-      throw MessageError("cannot order " + left.dump() + " and " + right.dump() +
+      // A header can hold any bytes; a plain dump() throws on invalid UTF-8.
+      const auto shown = [](const nlohmann::json& value) {
+        return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      };
+      throw MessageError("cannot order " + shown(left) + " and " + shown(right) +
                          ": one is a number, the other is not");
     }
     const auto l = asText(left);
