@@ -89,8 +89,8 @@ class SoapTestCase(unittest.TestCase):
                     problems.append(f"stopping {peer}: {e!r}")
             for s in self.sockets:
                 s.close()
-            for bus in self.buses:
-                if bus.process is not None and bus.process.poll() is not None:
+            for bus, started in self.buses:
+                if started() and bus.process.poll() is not None:
                     problems.append(f"the bus died during the test ({bus.process.returncode}):\n"
                                     f"{bus.log_text()[-4000:]}")
                 try:
@@ -108,8 +108,10 @@ class SoapTestCase(unittest.TestCase):
         routes = self.dir / "routes.yaml"
         routes.write_text(textwrap.dedent(text).format(port=self.port, wsdl=WSDL, orders=ORDERS_NS, **values))
         bus = Bus(routes, self.dir, args=["--drain-timeout", "2s"], env=NO_PROXY, plugins=())
-        self.buses.append(bus)
+        ready = []
+        self.buses.append((bus, lambda: bool(ready)))
         bus.start()
+        ready.append(True)
         self.bus = bus
         return bus
 
@@ -325,15 +327,45 @@ class SoapInboundTest(SoapTestCase):
                 steps:
                   - xml-to-json: {{ namespaces: strip }}
                   - validate: {{ required: [id, total] }}
+                  - json-to-xml: {{}}
                 to:
                   - file: {{ dir: ./seen }}
             """)
         good = self.soap_post("/checked", '<Order xmlns="urn:x"><id>1</id><total>3</total></Order>')
-        self.assertEqual(good.status, 200, good)
+        self.assert_answer(good, "1.1")
+        self.assertEqual(payload_c14n(good.body), c14n("<Order><id>1</id><total>3</total></Order>"))
         for version, code in (("1.1", "Client"), ("1.2", "Sender")):
             bad = self.soap_post("/checked", '<Order xmlns="urn:x"><id>1</id></Order>', version=version)
             found = self.assert_fault(bad, version, {code})
             self.assertIn("total", found["string"])
+        self.assertEqual(len(self.payload_files("seen")), 1)
+
+    def test_a_reply_that_is_not_xml_is_a_server_fault(self):
+        self.start_bus("""
+            routes:
+              - id: json-reply
+                from: {{ soap: {{ listen: "127.0.0.1:{port}", path: /json }} }}
+                steps:
+                  - xml-to-json: {{}}
+                to:
+                  - file: {{ dir: ./seen }}
+            """)
+        answer = self.soap_post("/json", '<Order xmlns="urn:x"><id>1</id></Order>')
+        found = self.assert_fault(answer, "1.1", {"Server"})
+        self.assertIn("not XML", found["string"])
+
+    def test_a_pinned_version_refuses_the_other(self):
+        self.start_bus("""
+            routes:
+              - id: only12
+                from: {{ soap: {{ listen: "127.0.0.1:{port}", path: /v12, version: "1.2" }} }}
+                to:
+                  - file: {{ dir: ./seen }}
+            """)
+        self.assert_answer(self.soap_post("/v12", '<Ping xmlns="urn:x"/>', version="1.2"), "1.2")
+        refused = self.soap_post("/v12", '<Ping xmlns="urn:x"/>', version="1.1")
+        self.assertEqual(refused.status, 500, refused)
+        self.assertIn(fault(refused.body)["code"], {"Client", "Sender", "VersionMismatch"}, refused)
         self.assertEqual(len(self.payload_files("seen")), 1)
 
     def test_an_outbound_failure_is_a_server_fault(self):
@@ -440,11 +472,11 @@ class SoapOutboundTest(SoapTestCase):
         self.assertEqual(headers["error.endpoint"], "soap")
         self.assertIn("soap:Server", headers["error.message"])
         self.assertIn("order 7 has shipped and cannot be cancelled", headers["error.message"])
-        self.assertEqual(headers["soap.fault.code"].rpartition(":")[2], "Server")
-        self.assertEqual(headers["soap.fault.string"], "order 7 has shipped and cannot be cancelled")
         self.assertEqual([c["operation"] for c in server.calls()], ["CancelOrder"] * 3)
         [dead] = self.payload_files("dead")
-        self.assertEqual(c14n(dead.read_text()), c14n(f'<CancelOrder xmlns="{ORDERS_NS}"><id>7</id></CancelOrder>'))
+        self.assertEqual(dead.read_text(), '{"id": 7}', "the message as it came in")
+        self.assertEqual(headers["soap.fault.code"].rpartition(":")[2], "Server")
+        self.assertEqual(headers["soap.fault.string"], "order 7 has shipped and cannot be cancelled")
 
     def test_a_client_fault_is_not_retried(self):
         server = self.node_soap_server()
@@ -456,10 +488,10 @@ class SoapOutboundTest(SoapTestCase):
         self.assertEqual(headers["error.attempts"], "1")
         self.assertIn("soap:Client", headers["error.message"])
         self.assertIn("no such order: A-1", headers["error.message"])
-        self.assertEqual(headers["soap.fault.code"].rpartition(":")[2], "Client")
-        self.assertEqual(headers["soap.fault.string"], "no such order: A-1")
         self.assertEqual(len(server.calls()), 1)
         self.assertFalse(self.bus.find("retrying"))
+        self.assertEqual(headers["soap.fault.code"].rpartition(":")[2], "Client")
+        self.assertEqual(headers["soap.fault.string"], "no such order: A-1")
 
     def recording_peer(self, version="1.1", payload='<Done xmlns="urn:x"/>'):
         reply = envelope(payload, version).encode()
@@ -618,6 +650,8 @@ class SoapHardeningTest(SoapTestCase):
             "not an envelope": get,
             "an Envelope of another namespace": f'<Envelope xmlns="urn:not-soap"><Body>{get}</Body></Envelope>',
             "an envelope without a Body": f'<soap:Envelope xmlns:soap="{SOAP11}"><soap:Header/></soap:Envelope>',
+            "a Fault as the request": f'<soap:Envelope xmlns:soap="{SOAP11}"><soap:Body><soap:Fault><faultcode>'
+                                      'soap:Server</faultcode><faultstring>x</faultstring></soap:Fault>' + end,
         }
         for name, body in cases.items():
             with self.subTest(name):
