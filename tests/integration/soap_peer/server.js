@@ -1,9 +1,9 @@
 // A node-soap server for orders.wsdl on 127.0.0.1.
 //
-//   node server.js [--port N] [--path /orders] [--wsdl FILE]
+//   node server.js [--port N] [--path /orders] [--wsdl FILE] [--quiet]
 //
 // Port 0 (the default) picks a free port. Prints one line `listening <url>` once it
-// accepts requests, then one JSON line per call it handles:
+// accepts requests, then (unless --quiet, as benchmarks run it) one JSON line per call:
 //   {"operation": "GetOrder", "args": {...}, "headers": {...soap headers...},
 //    "soapaction": "...", "content_type": "..."}
 // so a test can count attempts and see what arrived. Stops on SIGTERM or SIGINT.
@@ -22,8 +22,10 @@ function option(name, fallback) {
 const port = Number(option('--port', '0'));
 const servicePath = option('--path', '/orders');
 const wsdlFile = option('--wsdl', path.join(__dirname, 'orders.wsdl'));
+const quiet = process.argv.includes('--quiet');
 
 function record(operation, args, headers, req) {
+  if (quiet) return;
   const line = {
     operation,
     args,
