@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness import Bus, visible_files, wait_for
-from peers import HOST, HttpPeer, closed_port, curl, free_port
+from peers import HOST, HttpPeer, closed_port, curl, free_port, make_pki
 from soapkit import (CONTENT_TYPE, ENVELOPE_NS, ORDERS_NS, PEER_DIR, SOAP11, SOAP12, NodeSoapServer, c14n, envelope,
                      fault, node_env, parse_envelope, payload_c14n, payload_element, soap_client)
 
@@ -385,6 +385,57 @@ class SoapInboundTest(SoapTestCase):
             found = self.assert_fault(answer, version, {code})
             self.assertIn(f"127.0.0.1:{down}", found["string"])
 
+    def test_an_outbound_timeout_is_a_server_fault(self):
+        upstream = self.peer()
+        upstream.respond = lambda request: (upstream.hang(15), (200, CONTENT_TYPE["1.1"], envelope("<late/>")))[1]
+        self.start_bus("""
+            routes:
+              - id: slow
+                from: {{ soap: {{ listen: "127.0.0.1:{port}", path: /slow }} }}
+                to:
+                  - soap: {{ url: "{up}/svc", timeout: 300ms }}
+            """, up=upstream.url)
+        answer = self.soap_post("/slow", '<Order xmlns="urn:x"/>', version="1.2")
+        found = self.assert_fault(answer, "1.2", {"Receiver"})
+        self.assertRegex(found["string"], r"(?i)timed? ?out")
+        self.assertLess(answer.elapsed, 10, "the outbound timeout ended it, not the upstream")
+
+    def test_tls_serves_the_wsdl_with_an_https_address(self):
+        pki = make_pki(self.dir / "pki")
+        plain = free_port()
+        self.start_bus("""
+            routes:
+              - id: secure
+                from:
+                  soap:
+                    listen: "127.0.0.1:{port}"
+                    path: /orders
+                    wsdl: "{wsdl}"
+                    tls: {{ cert: "{cert}", key: "{key}" }}
+                steps:
+                  - template:
+                      text: '<GetOrderResponse xmlns="{orders}"><id>1</id><status>open</status><total>2</total></GetOrderResponse>'
+                to:
+                  - file: {{ dir: ./seen }}
+              - id: relay
+                from: {{ rest: {{ listen: "127.0.0.1:{plain}", path: /relay }} }}
+                to:
+                  - soap: {{ url: "https://127.0.0.1:{port}/orders", tls: {{ ca: "{ca}" }} }}
+            """, cert=pki["server_cert"], key=pki["server_key"], ca=pki["ca"], plain=plain)
+        wsdl_url = f"https://{HOST}:{self.port}/orders?wsdl"
+        served = curl(wsdl_url, "--cacert", pki["ca"])
+        self.assertEqual(served.status, 200, served)
+        self.assertIn(f'location="https://{HOST}:{self.port}/orders"'.encode(), served.body)
+        env = dict(self.node_env(), NODE_EXTRA_CA_CERTS=pki["ca"])
+        code, printed, stderr = soap_client(env, wsdl_url, "GetOrder", {"id": "1"})
+        self.assertEqual(code, 0, stderr)
+        self.assertEqual(printed["result"], {"id": "1", "status": "open", "total": 2})
+        # The soap outbound trusts the same CA through tls.ca.
+        relayed = curl(f"http://{HOST}:{plain}/relay", data=f'<GetOrder xmlns="{ORDERS_NS}"><id>1</id></GetOrder>',
+                       headers=["Content-Type: application/xml"])
+        self.assertEqual(relayed.status, 200, relayed)
+        self.assertIn(b"GetOrderResponse", relayed.body)
+
     def test_auth_as_rest(self):
         self.start_bus("""
             routes:
@@ -541,6 +592,38 @@ class SoapOutboundTest(SoapTestCase):
         self.assertEqual(password.text, "s3cret&<", "escaped in the XML, the same text once read")
         self.assertTrue(password.get("Type", "").endswith("#PasswordText"), password.attrib)
 
+    def test_soap12_faults_receiver_retried_sender_not(self):
+        def fault12(code, text):
+            return envelope(f'<soap:Fault><soap:Code><soap:Value>soap:{code}</soap:Value></soap:Code>'
+                            f'<soap:Reason><soap:Text xml:lang="en">{text}</soap:Text></soap:Reason></soap:Fault>', "1.2")
+        receiver = self.peer(lambda request: (500, CONTENT_TYPE["1.2"], fault12("Receiver", "database is down")))
+        sender = self.peer(lambda request: (400, CONTENT_TYPE["1.2"], fault12("Sender", "id is missing")))
+        self.start_bus("""
+            routes:
+              - id: receiver
+                from: {{ rest: {{ listen: "127.0.0.1:{port}", path: /receiver }} }}
+                to:
+                  - soap: {{ url: "{receiver}/svc", version: "1.2" }}
+                on_error:
+                  retry: {{ attempts: 3, delay: 20ms }}
+              - id: sender
+                from: {{ rest: {{ listen: "127.0.0.1:{port}", path: /sender }} }}
+                to:
+                  - soap: {{ url: "{sender}/svc", version: "1.2" }}
+                on_error:
+                  retry: {{ attempts: 3, delay: 20ms }}
+            """, receiver=receiver.url, sender=sender.url)
+        failed = curl(self.url("/receiver"), data='<Order xmlns="urn:x"/>', headers=["Content-Type: application/xml"])
+        self.assertEqual(failed.status, 502, failed)
+        self.assertIn("soap:Receiver", failed.json()["error"])
+        self.assertIn("database is down", failed.json()["error"])
+        self.assertEqual(receiver.count(), 3)
+        refused = curl(self.url("/sender"), data='<Order xmlns="urn:x"/>', headers=["Content-Type: application/xml"])
+        self.assertIn(refused.status, (400, 502), refused)
+        self.assertIn("soap:Sender", refused.json()["error"])
+        self.assertIn("id is missing", refused.json()["error"])
+        self.assertEqual(sender.count(), 1)
+
     def test_soap11_action_header_and_an_envelope_sent_as_is(self):
         upstream = self.recording_peer()
         self.start_bus("""
@@ -560,6 +643,51 @@ class SoapOutboundTest(SoapTestCase):
         self.assertTrue(first.header("Content-Type").startswith("text/xml"), first.headers)
         self.assertEqual(ET.fromstring(first.body).tag, f"{{{SOAP11}}}Envelope")
         self.assertEqual(c14n(second.body.decode()), c14n(whole), "an envelope is not wrapped again")
+
+    def test_a_one_way_answer_is_success(self):
+        one_way_port = free_port()
+        self.start_bus("""
+            routes:
+              - id: one-way
+                from: {{ soap: {{ listen: "127.0.0.1:{one_way}", path: /notify }} }}
+                to:
+                  - file: {{ dir: ./notified }}
+                reply: none
+              - id: caller
+                from: {{ rest: {{ listen: "127.0.0.1:{port}", path: /call }} }}
+                to:
+                  - soap: {{ url: "http://127.0.0.1:{one_way}/notify" }}
+                on_error:
+                  retry: {{ attempts: 3, delay: 20ms }}
+            """, one_way=one_way_port)
+        # A soap inbound without a reply answers 202 and no body (WS-I Basic Profile one-way);
+        # the soap outbound takes that as done, so the notice is delivered once.
+        result = curl(self.url("/call"), data='<Shipped xmlns="urn:x"><id>1</id></Shipped>',
+                      headers=["Content-Type: application/xml"])
+        self.assertIn(result.status, (200, 202), result)
+        self.assertEqual(len(self.payload_files("notified")), 1)
+        self.assertFalse(self.bus.find("retrying"))
+
+    def test_a_rendered_action_cannot_add_http_headers(self):
+        upstream = self.recording_peer()
+        self.start_bus("""
+            routes:
+              - id: v11
+                from: {{ rest: {{ listen: "127.0.0.1:{port}", path: /v11 }} }}
+                to:
+                  - soap: {{ url: "{up}/svc", action: "${{xpath:/o/op}}" }}
+              - id: v12
+                from: {{ rest: {{ listen: "127.0.0.1:{port}", path: /v12 }} }}
+                to:
+                  - soap: {{ url: "{up}/svc", version: "1.2", action: "${{xpath:/o/op}}" }}
+            """, up=upstream.url)
+        for path in ("/v11", "/v12"):
+            with self.subTest(path):
+                result = curl(self.url(path), data="<o><op>urn:a&#13;&#10;X-Injected: yes</op></o>",
+                              headers=["Content-Type: application/xml"])
+                self.assertIn(result.status, (200, 400), result)
+        for seen in upstream.recorded():
+            self.assertNotIn("x-injected", seen.headers, seen.headers)
 
     def test_an_answer_that_is_no_envelope_fails_the_message(self):
         upstream = self.peer(lambda request: (200, "text/html", b"<html><body>maintenance</body></html>"))
