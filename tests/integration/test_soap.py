@@ -817,18 +817,16 @@ class SoapHardeningTest(SoapTestCase):
             "external DTD": '<?xml version="1.0"?><!DOCTYPE soap:Envelope SYSTEM "file:///etc/passwd">'
                             + env11 + get + end,
             "10,000-deep nesting": env11 + "<a>" * 10000 + "x" + "</a>" * 10000 + end,
-            "20,000 attributes": env11 + "<a " + " ".join(f'a{i}="1"' for i in range(20000)) + "/>" + end,
         }
         for name, body in hostile.items():
             with self.subTest(name):
                 self.assertLess(len(body.encode()), self.MAX_BODY, name)
-                if name == "20,000 attributes":
-                    # Well-formed and within max_body: refusing it is not required, answering quickly is.
-                    answer = self.send(body)
-                    self.assertIn(answer.status, (200, 500), answer)
-                    self.assert_serving()
-                else:
-                    self.assert_refused(body)
+                self.assert_refused(body)
+        with self.subTest("20,000 attributes"):
+            # Well-formed and within max_body: refusing it is not required, answering quickly is.
+            answer = self.send(env11 + "<a " + " ".join(f'a{i}="1"' for i in range(20000)) + "/>" + end)
+            self.assertIn(answer.status, (200, 500), answer)
+            self.assert_serving()
 
         with self.subTest("over max_body"):
             self.assert_refused(envelope(f'<Big xmlns="urn:x">{"x" * self.MAX_BODY}</Big>'), status=413)
