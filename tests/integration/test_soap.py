@@ -5,6 +5,7 @@ ways, hostile input answered quickly, and namespaces that survive inbound -> out
 import base64
 import http.client
 import json
+import socket
 import tempfile
 import textwrap
 import threading
@@ -852,6 +853,36 @@ class SoapHardeningTest(SoapTestCase):
         self.assertLess(rss_kib, 512 * 1024, "no entity was expanded")
         # Nothing refused became a message.
         self.assertEqual(len(self.payload_files("seen")), sum(1 for a in self.answers if a.status == 200))
+
+    def test_a_trickling_request_is_cut_off_at_read_timeout(self):
+        self.start_bus("""
+            routes:
+              - id: echo
+                from:
+                  soap: {{ listen: "127.0.0.1:{port}", path: /svc, read_timeout: 1s }}
+                to:
+                  - file: {{ dir: ./seen }}
+            """)
+        started = time.monotonic()
+        with socket.create_connection((HOST, self.port), timeout=10) as s:
+            s.sendall(b"POST /svc HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 1000\r\n\r\n<")
+            closed = None
+            while time.monotonic() - started < 15:
+                try:
+                    s.sendall(b" ")
+                    s.settimeout(0.3)
+                    if not s.recv(4096):
+                        closed = time.monotonic() - started
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed = time.monotonic() - started
+                    break
+        self.assertIsNotNone(closed, "a trickling request held its connection for 15 s")
+        self.assertLess(closed, 10)
+        self.assert_serving()
+        self.assertEqual(len(self.payload_files("seen")), 1)
 
     def test_concurrent_hostile_requests_do_not_stall_good_ones(self):
         self.start_bus(self.ROUTES)
