@@ -20,6 +20,11 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# Node and npm run the node-soap peers of the soap tests. Checked as commands, not packages:
+# a Node from elsewhere (NodeSource bundles npm) serves as well, and Debian's npm conflicts with it.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -1,4 +1,5 @@
-"""The shipped route files validate, and the quickstart does what its README says."""
+"""The shipped route files validate, and the quickstart and the SOAP bridge do what their
+READMEs say."""
 import json
 import shutil
 import socket
@@ -8,13 +9,17 @@ import unittest
 from pathlib import Path
 
 from harness import BIN, SOURCE_DIR, Bus, visible_files, wait_for
+from peers import curl, free_port
+from soapkit import CONTENT_TYPE, NodeSoapServer, node_env, parse_envelope, soap_client
 
 
 class ExamplesTest(unittest.TestCase):
     def test_shipped_route_files_validate(self):
         targets = [SOURCE_DIR / "routes"] + sorted(p.parent for p in (SOURCE_DIR / "examples").glob("*/routes.yaml"))
         for target in targets:
-            result = subprocess.run([BIN, "validate", str(target)], capture_output=True, text=True, timeout=30)
+            # From the example's directory, as its README runs it: files it names are relative to it.
+            result = subprocess.run([BIN, "validate", str(target)], cwd=target, capture_output=True, text=True,
+                                    timeout=30)
             self.assertEqual(result.returncode, 0, f"{target}: {result.stderr}")
 
     def test_quickstart(self):
@@ -53,6 +58,57 @@ class ExamplesTest(unittest.TestCase):
             headers = json.loads((work / "dead" / dead[0]).read_text())["headers"]
             self.assertEqual(headers["file.name"], "broken.json")
             self.assertIn("not valid JSON", headers["error.message"])
+
+    def test_soap_bridge(self):
+        env = node_env()
+        example = SOURCE_DIR / "examples" / "soap-bridge"
+        with tempfile.TemporaryDirectory(prefix="sb-soap-bridge-") as tmp:
+            work = Path(tmp)
+            for name in ("routes.yaml", "orders.wsdl", "get-order-response.xml"):
+                shutil.copy(example / name, work)
+            server = NodeSoapServer(work, env).start()
+            rest_port, soap_port = free_port(), free_port()
+            try:
+                ports = {"SOAP_BRIDGE_PORT": str(rest_port), "SOAP_BRIDGE_SOAP_PORT": str(soap_port),
+                         "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+                # (a) against node-soap's server
+                with Bus(work / "routes.yaml", work, plugins=[], env=dict(ports, ORDERS_SOAP_URL=server.url)) as bus:
+                    bus.start()
+                    answer = curl(f"http://127.0.0.1:{rest_port}/orders/42")
+                    self.assertEqual(answer.status, 200, answer)
+                    self.assertEqual(answer.header("Content-Type"), "application/json")
+                    self.assertEqual(answer.json(), {"id": 42, "status": "open", "total": 304.5})
+                    self.assertEqual([(c["operation"], c["args"]) for c in server.calls()], [("GetOrder", {"id": "42"})])
+                    faulted = curl(f"http://127.0.0.1:{rest_port}/orders/A-1")
+                    self.assertEqual(faulted.status, 502, faulted)
+                    self.assertIn("no such order: A-1", faulted.json()["error"])
+                    self.assertEqual(len(server.calls()), 2, "a Client fault is not retried")
+                    self.assertEqual(bus.stop()[0], 0)
+
+                # (b) with node-soap's client through the served WSDL, and (a) calling (b)
+                with Bus(work / "routes.yaml", work, plugins=[],
+                         env=dict(ports, ORDERS_SOAP_URL=f"http://127.0.0.1:{soap_port}/orders")) as bus:
+                    bus.start()
+                    code, printed, stderr = soap_client(env, f"http://127.0.0.1:{soap_port}/orders?wsdl", "GetOrder",
+                                                        {"id": "7"})
+                    self.assertEqual(code, 0, stderr)
+                    self.assertEqual(printed["result"], {"id": "7", "status": "received", "total": 0})
+                    self.assertEqual(printed["content_type"], CONTENT_TYPE["1.1"])
+                    code, printed, stderr = soap_client(env, f"http://127.0.0.1:{soap_port}/orders?wsdl", "GetOrder",
+                                                        {"id": "8"}, port="OrdersSoap12")
+                    self.assertEqual(code, 0, stderr)
+                    self.assertEqual(parse_envelope(printed["response"])[0], "1.2")
+                    answer = curl(f"http://127.0.0.1:{rest_port}/orders/9")
+                    self.assertEqual(answer.status, 200, answer)
+                    self.assertEqual(answer.json(), {"id": 9, "status": "received", "total": 0})
+                    self.assertEqual(bus.stop()[0], 0)
+            finally:
+                server.stop()
+            answered = sorted(p.name for p in visible_files(work / "answered") if p.name.endswith(".xml"))
+            self.assertEqual([name.split("-")[0] for name in answered], ["7", "8", "9"])
+            meta = json.loads((work / "answered" / (answered[0] + ".meta.json")).read_text())
+            self.assertEqual(meta["headers"]["soap.operation"], "GetOrder")
+            self.assertEqual(meta["headers"]["X-Service"], "orders")
 
 
 if __name__ == "__main__":
