@@ -4,9 +4,14 @@ import http.server
 import json
 import socket
 import subprocess
+import tempfile
+import textwrap
 import threading
 import time
+import unittest
 from pathlib import Path
+
+from harness import Bus
 
 HOST = "127.0.0.1"
 
@@ -256,3 +261,67 @@ def make_pki(directory):
         "other_client_cert": str(d / "other-client.pem"),
         "other_client_key": str(d / "other-client.key"),
     }
+
+
+NO_PROXY = {"no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
+
+
+class BusTestCase(unittest.TestCase):
+    """Each test writes its routes, starts one bus and the peers it needs; all are stopped after."""
+
+    prefix = "sb-"
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix=self.prefix)
+        self.dir = Path(self.tmp.name)
+        self.port = free_port()
+        self.peers = []
+        self.buses = []
+        self.sockets = []
+        self.bus = None
+
+    def tearDown(self):
+        problems = []
+        try:
+            # Peers first: that releases any request an upstream holds, so the bus drains at once.
+            for peer in self.peers:
+                try:
+                    peer.stop()
+                except Exception as e:  # keep stopping the rest
+                    problems.append(f"stopping {peer}: {e!r}")
+            for s in self.sockets:
+                s.close()
+            for bus, started in self.buses:
+                if started() and bus.process.poll() is not None:
+                    problems.append(f"the bus died during the test ({bus.process.returncode}):\n"
+                                    f"{bus.log_text()[-4000:]}")
+                try:
+                    bus.stop(timeout=20)
+                except AssertionError as e:
+                    problems.append(str(e))
+                finally:
+                    bus.__exit__()
+        finally:
+            self.tmp.cleanup()
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+    def peer(self, respond=None):
+        peer = HttpPeer(respond)
+        self.peers.append(peer)
+        return peer.start()
+
+    def start_bus(self, text, bus_options=None, **values):
+        """Writes `text` (dedented, formatted with port= and `values`) as the routes and starts a bus."""
+        routes = self.dir / "routes.yaml"
+        routes.write_text(textwrap.dedent(text).format(port=self.port, **values))
+        bus = Bus(routes, self.dir, args=["--drain-timeout", "2s"], env=NO_PROXY, **(bus_options or {}))
+        ready = []
+        self.buses.append((bus, lambda: bool(ready)))
+        bus.start()
+        ready.append(True)
+        self.bus = bus
+        return bus
+
+    def url(self, path, scheme="http"):
+        return f"{scheme}://{HOST}:{self.port}{path}"

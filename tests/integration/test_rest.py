@@ -7,80 +7,24 @@ import select
 import socket
 import struct
 import tempfile
-import textwrap
 import threading
 import time
 import unittest
 from pathlib import Path
 
 from harness import Bus, visible_files, wait_for
-from peers import HOST, GarbagePeer, HttpPeer, closed_port, curl, free_port, make_pki, raw_exchange
+from peers import HOST, BusTestCase, GarbagePeer, closed_port, curl, free_port, make_pki, raw_exchange
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-NO_PROXY = {"no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
 
+class RestTestCase(BusTestCase):
 
-class RestTestCase(unittest.TestCase):
-    """Each test writes its routes, starts one bus and the peers it needs; all are stopped after."""
-
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="sb-rest-")
-        self.dir = Path(self.tmp.name)
-        self.port = free_port()
-        self.peers = []
-        self.buses = []
-        self.sockets = []
-        self.bus = None
-
-    def tearDown(self):
-        problems = []
-        try:
-            # Peers first: that releases any request an upstream holds, so the bus drains at once.
-            for peer in self.peers:
-                try:
-                    peer.stop()
-                except Exception as e:  # keep stopping the rest
-                    problems.append(f"stopping {peer}: {e!r}")
-            for s in self.sockets:
-                s.close()
-            for bus, started in self.buses:
-                if started() and bus.process.poll() is not None:
-                    problems.append(f"the bus died during the test ({bus.process.returncode}):\n"
-                                    f"{bus.log_text()[-4000:]}")
-                try:
-                    bus.stop(timeout=20)
-                except AssertionError as e:
-                    problems.append(str(e))
-                finally:
-                    bus.__exit__()
-        finally:
-            self.tmp.cleanup()
-        if problems:
-            raise AssertionError("\n".join(problems))
-
-    def peer(self, respond=None):
-        peer = HttpPeer(respond)
-        self.peers.append(peer)
-        return peer.start()
+    prefix = "sb-rest-"
 
     def garbage_peer(self):
         peer = GarbagePeer()
         self.peers.append(peer)
         return peer.start()
-
-    def start_bus(self, text, **values):
-        routes = self.dir / "routes.yaml"
-        routes.write_text(textwrap.dedent(text).format(port=self.port, **values))
-        bus = Bus(routes, self.dir, args=["--drain-timeout", "2s"], env=NO_PROXY)
-        ready = []
-        self.buses.append((bus, lambda: bool(ready)))
-        bus.start()
-        ready.append(True)
-        self.bus = bus
-        return bus
-
-    def url(self, path, scheme="http"):
-        return f"{scheme}://{HOST}:{self.port}{path}"
 
     def meta_files(self, directory):
         return sorted(p for p in visible_files(self.dir / directory) if p.name.endswith(".meta.json"))

@@ -6,8 +6,6 @@ import base64
 import http.client
 import json
 import socket
-import tempfile
-import textwrap
 import threading
 import time
 import unittest
@@ -15,11 +13,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from harness import Bus, visible_files, wait_for
-from peers import HOST, HttpPeer, closed_port, curl, free_port, make_pki
+from peers import HOST, BusTestCase, closed_port, curl, free_port, make_pki
 from soapkit import (CONTENT_TYPE, ENVELOPE_NS, ORDERS_NS, PEER_DIR, SOAP11, SOAP12, NodeSoapServer, c14n, envelope,
                      fault, node_env, parse_envelope, payload_c14n, payload_element, soap_client)
 
-NO_PROXY = {"no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
 WSDL = PEER_DIR / "orders.wsdl"
 GET_ORDER_ACTION = f"{ORDERS_NS}/GetOrder"
 CANCEL_ORDER_ACTION = f"{ORDERS_NS}/CancelOrder"
@@ -67,59 +64,12 @@ def post(port, path, body, content_type=None, headers=(), timeout=10):
         connection.close()
 
 
-class SoapTestCase(unittest.TestCase):
-    """Each test writes its routes, starts one bus and the peers it needs; all are stopped after."""
+class SoapTestCase(BusTestCase):
 
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="sb-soap-")
-        self.dir = Path(self.tmp.name)
-        self.port = free_port()
-        self.peers = []
-        self.buses = []
-        self.sockets = []
-        self.bus = None
-
-    def tearDown(self):
-        problems = []
-        try:
-            # Peers first: that releases any request an upstream holds, so the bus drains at once.
-            for peer in self.peers:
-                try:
-                    peer.stop()
-                except Exception as e:  # keep stopping the rest
-                    problems.append(f"stopping {peer}: {e!r}")
-            for s in self.sockets:
-                s.close()
-            for bus, started in self.buses:
-                if started() and bus.process.poll() is not None:
-                    problems.append(f"the bus died during the test ({bus.process.returncode}):\n"
-                                    f"{bus.log_text()[-4000:]}")
-                try:
-                    bus.stop(timeout=20)
-                except AssertionError as e:
-                    problems.append(str(e))
-                finally:
-                    bus.__exit__()
-        finally:
-            self.tmp.cleanup()
-        if problems:
-            raise AssertionError("\n".join(problems))
+    prefix = "sb-soap-"
 
     def start_bus(self, text, **values):
-        routes = self.dir / "routes.yaml"
-        routes.write_text(textwrap.dedent(text).format(port=self.port, wsdl=WSDL, orders=ORDERS_NS, **values))
-        bus = Bus(routes, self.dir, args=["--drain-timeout", "2s"], env=NO_PROXY, plugins=())
-        ready = []
-        self.buses.append((bus, lambda: bool(ready)))
-        bus.start()
-        ready.append(True)
-        self.bus = bus
-        return bus
-
-    def peer(self, respond=None):
-        peer = HttpPeer(respond)
-        self.peers.append(peer)
-        return peer.start()
+        return super().start_bus(text, bus_options={"plugins": ()}, wsdl=WSDL, orders=ORDERS_NS, **values)
 
     def node_soap_server(self):
         server = NodeSoapServer(self.dir, self.node_env())
@@ -130,9 +80,6 @@ class SoapTestCase(unittest.TestCase):
         if not hasattr(self, "_node_env"):
             self._node_env = node_env()
         return self._node_env
-
-    def url(self, path):
-        return f"http://{HOST}:{self.port}{path}"
 
     def soap_post(self, path, payload, version="1.1", action=None, header="", declarations=""):
         """POSTs `payload` in an envelope of `version` the way a SOAP client of that version does."""
