@@ -25,13 +25,26 @@ CONTENT_TYPE = {"1.1": "text/xml; charset=utf-8", "1.2": "application/soap+xml; 
 ENVELOPE_NS = {"1.1": SOAP11, "1.2": SOAP12}
 
 
+# Set once npm could not reach its registry in this process: the later tests skip at once.
+_registry_unreachable = None
+
+# npm's errors for a registry it cannot reach or whose certificate chain it does not trust.
+UNREACHABLE = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENETUNREACH",
+               "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+               "CERT_HAS_EXPIRED")
+
+
 def node_env():
     """The environment for node with the npm `soap` package on NODE_PATH, installing it into
     CACHE_DIR when it is missing or soap_peer/package.json changed. Skips the test when node or
-    npm is not installed; a failing install is an error."""
+    npm is not installed or the npm registry cannot be reached; any other failing install is an
+    error."""
+    global _registry_unreachable
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
         raise unittest.SkipTest(f"{' and '.join(missing)} not installed (scripts/install-deps.sh installs them)")
+    if _registry_unreachable:
+        raise unittest.SkipTest(_registry_unreachable)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     wanted = (PEER_DIR / "package.json").read_bytes()
     # Test processes run in parallel under CTest: one installs, the others wait for it.
@@ -41,10 +54,17 @@ def node_env():
         if not (CACHE_DIR / "node_modules" / "soap" / "package.json").exists() or \
                 not manifest.exists() or manifest.read_bytes() != wanted:
             manifest.write_bytes(wanted)
-            done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CACHE_DIR,
-                                  capture_output=True, text=True, timeout=600)
+            command = ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"]
+            # The system's certificate store, so a TLS-inspecting proxy trusted by the machine is too.
+            if Path("/etc/ssl/certs/ca-certificates.crt").exists():
+                command.append("--cafile=/etc/ssl/certs/ca-certificates.crt")
+            done = subprocess.run(command, cwd=CACHE_DIR, capture_output=True, text=True, timeout=600)
             if done.returncode != 0:
                 manifest.unlink()
+                if any(code in done.stderr for code in UNREACHABLE):
+                    reason = (done.stderr.strip().splitlines() or ["no output"])[0]
+                    _registry_unreachable = f"the npm registry cannot be reached, so node-soap cannot be installed: {reason}"
+                    raise unittest.SkipTest(_registry_unreachable)
                 raise AssertionError(f"npm install in {CACHE_DIR} failed:\n{done.stdout}\n{done.stderr}")
     return dict(os.environ, NODE_PATH=str(CACHE_DIR / "node_modules"),
                 no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost")
