@@ -9,35 +9,6 @@
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
-# --------------------------------------------------------------------------------------
-# Process bookkeeping: everything started here is stopped on exit, Ctrl-C or failure.
-# --------------------------------------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
-started=()    # pids started by this script, stopped in reverse order
-
-proc_alive() {  # running and not a zombie
-    local pid=$1 stat
-    [[ -r /proc/$pid/stat ]] || return 1
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat%% *} != Z ]]
-}
-die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
-
-# --------------------------------------------------------------------------------------
-# Process bookkeeping: everything started here is stopped on exit, Ctrl-C or failure.
-# --------------------------------------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
-started=()    # pids started by this script, stopped in reverse order
-
-proc_alive() {  # running and not a zombie
-    local pid=$1 stat
-    [[ -r /proc/$pid/stat ]] || return 1
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [[ ${stat%% *} != Z ]]
-}
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
 started=()    # pids started by the script, stopped in reverse order
 

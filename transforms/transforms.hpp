@@ -2,9 +2,9 @@
 
 #include <pugixml.hpp>
 
+#include <cstddef>
 #include <map>
 #include <string>
-#include <cstddef>
 #include <string_view>
 
 #include "switchboard/plugin.hpp"
