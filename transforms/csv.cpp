@@ -191,12 +191,9 @@ class JsonToCsv final : public Transform {
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (i) out += delimiter_;
       const auto& field = fields[i];
-      // A row of one empty field would be a blank line, which readers skip: quote it.
-      if (fields.size() == 1 && field.empty()) {
-        out += "\"\"";
-        continue;
-      }
-      if (field.find_first_of(std::string{delimiter_, '"', '\r', '\n'}) == std::string::npos) {
+      // A leading byte order mark would be taken for the file's own and dropped when read: quote it.
+      if (field.find_first_of(std::string{delimiter_, '"', '\r', '\n'}) == std::string::npos &&
+          !field.starts_with("\xEF\xBB\xBF")) {
         out += field;
         continue;
       }

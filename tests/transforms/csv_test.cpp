@@ -123,6 +123,9 @@ const Case kJsonToCsv[] = {
     {"missing key is an empty field", "{}", R"([{"a":1,"b":2},{"b":3}])", "a,b\r\n1,2\r\n,3\r\n"},
     {"keys beyond the first row are not columns", "{}", R"([{"a":1},{"a":2,"b":3}])", "a\r\n1\r\n2\r\n"},
     {"a lone empty field is quoted", "{}", R"([{"a":""},{"a":null},{"a":"x"}])", "a\r\n\"\"\r\n\"\"\r\nx\r\n"},
+    // Found by the csv fuzz target: unquoted, it read back without its first character.
+    {"a field starting with a byte order mark is quoted", R"({"header":false})", "[[\"\ufeffx\"]]",
+     "\"\xEF\xBB\xBFx\"\r\n"},
     {"columns choose and order", R"({"columns":["b","a"]})", R"([{"a":1,"b":2,"c":3}])", "b,a\r\n2,1\r\n"},
     {"no header", R"({"header":false})", R"([{"a":1,"b":2}])", "1,2\r\n"},
     {"semicolon delimiter", R"({"delimiter":";"})", R"([[1,"x;y","a,b"]])", "1;\"x;y\";a,b\r\n"},
