@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Switchboard needs to build and test.
+# Installs the Debian 12 packages Switchboard needs to build; with --tests, also the peers
+# the integration tests start (a PostgreSQL server).
 # Idempotent: installs only what is missing, and runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -8,10 +9,14 @@ packages=(
   libboost-program-options-dev libyaml-cpp-dev nlohmann-json3-dev
   libpugixml-dev catch2 python3 procps
   libssl-dev libcurl4-openssl-dev curl openssl libjq-dev
+  libsqlite3-dev sqlite3 libpq-dev
   # scripts/fuzz.sh: clang 14; libclang-rt-14-dev carries libFuzzer and the sanitizer
   # runtimes for it, llvm-14 the symbolizer that puts names in their reports.
   clang-14 libclang-rt-14-dev llvm-14
 )
+if [ "${1:-}" = "--tests" ]; then
+  packages+=(postgresql-15)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,7 @@
 # each parser under libFuzzer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --tests
 jobs=$(nproc)
 
 # Tests ON explicitly: the quickstart may have configured build/ without them.
