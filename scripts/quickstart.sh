@@ -19,7 +19,8 @@ Two sample orders are already in inbox/. In another terminal, try:
 
   cd $work
   echo '{"order": {"id": 42, "amount": 2500}}' > inbox/order-42.json
-  ls outbox outbox/big archive            # delivered, routed by amount, originals kept
+  ls outbox outbox/big archive ledger     # delivered, routed by amount, originals kept, rows polled
+  sqlite3 orders.db 'SELECT * FROM orders' # every order, stored in SQLite
   cat outbox/order-42.json.meta.json      # the headers the route added
   echo 'not json' > inbox/broken.json; ls dead   # a bad message goes to the dead letter directory
   curl -H 'Content-Type: application/json' -d '{"order": {"id": 7, "amount": 90}}' http://127.0.0.1:8080/orders/7

@@ -56,9 +56,12 @@ std::size_t scanName(std::string_view sql, std::size_t start) {
   std::size_t i = start;
   const bool header = sql.substr(start, 7) == "header.";
   if (header) {
-    // Header names may hold dashes: `:header.X-Trace-Id`.
+    // Header names may hold dashes and dots: `:header.X-Trace-Id`, `:header.file.name`.
     i += 7;
-    while (i < sql.size() && (isIdentChar(sql[i]) || sql[i] == '-')) ++i;
+    while (i < sql.size() && (isIdentChar(sql[i]) || sql[i] == '-' ||
+                              (sql[i] == '.' && i + 1 < sql.size() && isIdentChar(sql[i + 1])))) {
+      ++i;
+    }
     return i;
   }
   while (i < sql.size()) {

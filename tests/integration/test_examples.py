@@ -3,6 +3,7 @@ READMEs say."""
 import json
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import unittest
@@ -44,6 +45,7 @@ class ExamplesTest(unittest.TestCase):
                 self.assertIn('"id"', posted.stdout)
                 wait_for(lambda: len(visible_files(work / "archive")) == 4, 15, what="all inputs acknowledged")
                 wait_for(lambda: visible_files(work / "dead"), 5, what="dead letter")
+                wait_for(lambda: len(visible_files(work / "ledger")) == 3, 15, what="orders through orders.db")
                 self.assertEqual(bus.stop()[0], 0)
                 self.assertTrue(bus.find("order 2 from order-2.json"))
                 self.assertTrue(bus.find("switchboard alive at"))
@@ -58,6 +60,12 @@ class ExamplesTest(unittest.TestCase):
             headers = json.loads((work / "dead" / dead[0]).read_text())["headers"]
             self.assertEqual(headers["file.name"], "broken.json")
             self.assertIn("not valid JSON", headers["error.message"])
+            with sqlite3.connect(work / "orders.db") as db:
+                rows = db.execute("SELECT id, amount, source, state FROM orders ORDER BY id").fetchall()
+            self.assertEqual(rows, [(1, 120.0, "order-1.json", "in-ledger"), (2, 4800.0, "order-2.json", "in-ledger"),
+                                    (3, 1200.0, "http-order-3.json", "in-ledger")])
+            self.assertEqual(json.loads((work / "ledger" / "order-3.json").read_text()),
+                             {"id": 3, "amount": 1200.0, "source": "http-order-3.json"})
 
     def test_soap_bridge(self):
         env = node_env()

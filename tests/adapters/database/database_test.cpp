@@ -133,12 +133,14 @@ TEST_CASE("an unterminated quote is a syntax error at its place", "[database][st
 }
 
 TEST_CASE("parameters bind from the body, headers, properties and the id", "[database][statement]") {
-  const auto s = SqlStatement::parse(":a.b, :items[1], :header.X-Id, :prop.p, :message.id, :flag, :obj");
+  const auto s =
+      SqlStatement::parse(":a.b, :items[1], :header.X-Id, :prop.p, :message.id, :flag, :obj, :header.file.name.");
   auto message = jsonMessage(R"({"a": {"b": 7}, "items": ["x", "y"], "flag": true, "obj": {"k": [1]}})");
   message.headers().set("x-id", "h1");
+  message.headers().set("file.name", "in.json");
   message.properties()["p"] = "v";
   const auto values = s.bind(message);
-  REQUIRE(values.size() == 7);
+  REQUIRE(values.size() == 8);
   CHECK(values[0] == 7);
   CHECK(values[1] == "y");
   CHECK(values[2] == "h1");
@@ -146,6 +148,7 @@ TEST_CASE("parameters bind from the body, headers, properties and the id", "[dat
   CHECK(values[4] == message.id());
   CHECK(values[5] == true);
   CHECK(values[6] == Json::parse(R"({"k": [1]})"));
+  CHECK(values[7] == "in.json");
   CHECK_THROWS_WITH(SqlStatement::parse(":missing").bind(message), Catch::Contains("no value at 'missing'"));
   CHECK_THROWS_WITH(SqlStatement::parse(":header.Nope").bind(message), Catch::Contains("no header 'Nope'"));
   CHECK_THROWS_AS(SqlStatement::parse(":a").bind(jsonMessage("not json")), MessageError);
