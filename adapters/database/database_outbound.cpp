@@ -33,6 +33,9 @@ OutboundOptions OutboundOptions::from(const Options& options) {
 void applyResult(Message& message, const Result& result) {
   message.headers().set("db.rows_affected", std::to_string(result.affected));
   if (!result.returns_rows) return;
+  // Rows are an answer, as a called service's response is: a request-reply inbound
+  // answers with them.
+  message.headers().set("http.status", "200");
   auto rows = nlohmann::ordered_json::array();
   for (const auto& row : result.rows) rows.push_back(row);
   message.setBody(rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");

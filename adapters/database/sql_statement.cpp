@@ -58,8 +58,8 @@ std::size_t scanName(std::string_view sql, std::size_t start) {
   if (header) {
     // Header names may hold dashes and dots: `:header.X-Trace-Id`, `:header.file.name`.
     i += 7;
-    while (i < sql.size() && (isIdentChar(sql[i]) || sql[i] == '-' ||
-                              (sql[i] == '.' && i + 1 < sql.size() && isIdentChar(sql[i + 1])))) {
+    while (i < sql.size() &&
+           (isIdentChar(sql[i]) || sql[i] == '-' || (sql[i] == '.' && i + 1 < sql.size() && isIdentChar(sql[i + 1])))) {
       ++i;
     }
     return i;

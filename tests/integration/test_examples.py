@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness import BIN, SOURCE_DIR, Bus, visible_files, wait_for
 from peers import curl, free_port
+from pgkit import PostgresServer, missing_binaries
 from soapkit import CONTENT_TYPE, NodeSoapServer, node_env, parse_envelope, soap_client
 
 
@@ -117,6 +118,39 @@ class ExamplesTest(unittest.TestCase):
             meta = json.loads((work / "answered" / (answered[0] + ".meta.json")).read_text())
             self.assertEqual(meta["headers"]["soap.operation"], "GetOrder")
             self.assertEqual(meta["headers"]["X-Service"], "orders")
+
+    def test_outbox(self):
+        reason = missing_binaries()
+        if reason:
+            self.skipTest(reason)
+        example = SOURCE_DIR / "examples" / "outbox"
+        with tempfile.TemporaryDirectory(prefix="sb-outbox-") as tmp, PostgresServer() as pg:
+            work = Path(tmp)
+            shutil.copy(example / "routes.yaml", work)
+            pg.psql((example / "schema.sql").read_text())
+            pg.psql("INSERT INTO outbox(topic, payload) VALUES ('order.created', '{\"order\": 42}'), "
+                    "('order.paid', '{\"order\": 42, \"amount\": 9.5}')")
+            port = free_port()
+            env = {"OUTBOX_DB_URL": pg.url, "AUDIT_PORT": str(port), "EVENTS_URL": f"http://127.0.0.1:{port}/events",
+                   "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+            with Bus(work / "routes.yaml", work, plugins=[], env=env) as bus:
+                bus.start()
+                wait_for(lambda: pg.psql("SELECT count(*) FROM outbox WHERE sent_at IS NULL").strip() == "0", 15,
+                         what="outbox events marked sent")
+                manual = curl(f"http://127.0.0.1:{port}/events/manual", data='{"id": 99, "data": {"x": 1}}',
+                              headers=["Content-Type: application/json"])
+                self.assertEqual(manual.status, 200, manual)
+                self.assertEqual(manual.json(), [{"event_id": 99, "topic": "manual"}])
+                again = curl(f"http://127.0.0.1:{port}/events/manual", data='{"id": 99, "data": {"x": 2}}',
+                             headers=["Content-Type: application/json"])
+                self.assertEqual((again.status, again.json()), (200, []), "a duplicate is ignored")
+                self.assertEqual(bus.stop()[0], 0)
+            with sqlite3.connect(work / "audit.db") as db:
+                rows = db.execute("SELECT event_id, topic, body FROM audit ORDER BY event_id").fetchall()
+            self.assertEqual([(r[0], r[1], json.loads(r[2])) for r in rows],
+                             [(1, "order.created", {"order": 42}), (2, "order.paid", {"order": 42, "amount": 9.5}),
+                              (99, "manual", {"x": 1})])
+            self.assertFalse(visible_files(work / "dead"))
 
 
 if __name__ == "__main__":

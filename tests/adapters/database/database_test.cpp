@@ -235,6 +235,7 @@ TEST_CASE("the outbound runs its statement and returned rows become the body", "
   REQUIRE(insert.send(message).isOk());
   CHECK(message.body() == R"({"id": 1, "text": "hello"})");
   CHECK(*message.headers().find("db.rows_affected") == "1");
+  CHECK_FALSE(message.headers().contains("http.status"));
 
   auto duplicate = jsonMessage(R"({"id": 1, "text": "again"})");
   const auto failed = insert.send(duplicate);
@@ -251,6 +252,7 @@ TEST_CASE("the outbound runs its statement and returned rows become the body", "
   REQUIRE(select.send(query).isOk());
   CHECK(query.body() == R"([{"id":1,"text":"hello"}])");
   CHECK(query.contentType() == "application/json");
+  CHECK(*query.headers().find("http.status") == "200");
 }
 
 TEST_CASE("a batch is one transaction, and a bad row in it fails alone", "[database][outbound]") {
