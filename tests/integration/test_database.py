@@ -472,6 +472,40 @@ class DatabaseOutboundTest(DatabaseTestCase):
         self.assertEqual(db.texts("notes").get(8), "after the errors")
         self.stop_cleanly(self.bus)
 
+    def test_writes_during_a_restart_of_postgresql_are_retried_not_lost(self):
+        db = self.database("postgresql")
+        pg = db.server
+        pg.psql("CREATE TABLE notes(id integer PRIMARY KEY, text text);")
+        self.start_bus("""
+            routes:
+              - id: notes
+                from: {{ rest: {{ listen: "127.0.0.1:{port}", path: /notes }} }}
+                to:
+                  - database: {{ url: "{url}", statement: "INSERT INTO notes(id, text) VALUES (:id, :text)" }}
+                timeout: 40s
+                on_error:
+                  retry: {{ attempts: 60, delay: 200ms, max_delay: 1s }}
+            """, url=pg.url)
+        self.assertEqual(self.post_note(1, "before").status, 202)  # the pool now holds a connection
+        self.assertEqual(pg.stop(), 0)
+        answers = {}
+
+        def post(note_id):
+            answers[note_id] = self.post_note(note_id, f"during {note_id}")
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(2, 7)]
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
+        self.assertEqual(answers, {}, "answered while the database was down")
+        pg.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        self.assertEqual({i: a.status for i, a in answers.items()}, {i: 202 for i in range(2, 7)}, answers)
+        self.assertEqual(db.texts("notes"), {1: "before", **{i: f"during {i}" for i in range(2, 7)}})
+        self.assertTrue(self.bus.find("retrying"), "the failed attempts were retried")
+        self.stop_cleanly(self.bus)
+
     def test_hostile_values_on_postgresql(self):
         self.check_hostile_values("postgresql")
 
