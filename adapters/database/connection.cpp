@@ -81,12 +81,12 @@ Pool::Lease Pool::acquire(std::chrono::milliseconds wait) {
   if (!idle_.empty()) {
     auto connection = std::move(idle_.back());
     idle_.pop_back();
-    return Lease(*this, std::move(connection));
+    return Lease(shared_from_this(), std::move(connection));
   }
   ++open_;  // the slot is ours while we connect without the lock
   lock.unlock();
   try {
-    return Lease(*this, connect(url_));
+    return Lease(shared_from_this(), connect(url_));
   } catch (...) {
     lock.lock();
     --open_;
@@ -110,7 +110,7 @@ void Pool::release(std::unique_ptr<Connection> connection) {
 }
 
 Pool::Lease::~Lease() {
-  if (connection_) pool_.release(std::move(connection_));
+  if (connection_) pool_->release(std::move(connection_));
 }
 
 std::string base64(std::string_view bytes) {

@@ -85,11 +85,11 @@ std::unique_ptr<Connection> connectPostgres(const DatabaseUrl& url);
 /// Connections to one url, shared by every endpoint that names it; connections open on
 /// demand up to the pool's size and stay open while idle. A SQLite `:memory:` database
 /// has exactly one connection, so every endpoint sees the same database.
-class Pool {
+class Pool : public std::enable_shared_from_this<Pool> {
  public:
   class Lease {
    public:
-    Lease(Lease&& other) noexcept : pool_(other.pool_), connection_(std::move(other.connection_)) {}
+    Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&&) = delete;
     ~Lease();
     Connection& operator*() const noexcept { return *connection_; }
@@ -97,8 +97,9 @@ class Pool {
 
    private:
     friend class Pool;
-    Lease(Pool& pool, std::unique_ptr<Connection> connection) : pool_(pool), connection_(std::move(connection)) {}
-    Pool& pool_;
+    Lease(std::shared_ptr<Pool> pool, std::unique_ptr<Connection> connection)
+        : pool_(std::move(pool)), connection_(std::move(connection)) {}
+    std::shared_ptr<Pool> pool_;  // a lease keeps its pool alive
     std::unique_ptr<Connection> connection_;
   };
 
