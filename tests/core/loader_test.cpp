@@ -259,7 +259,7 @@ TEST_CASE("route defaults and route-level keys", "[loader]") {
                                  kHead + body +
                                      "    reply: 1\n    concurrency: 3\n    queue: 9\n    timeout: 2m\n"
                                      "    on_error:\n"
-                                     "      retry: { delay: 1s, backoff: 1.5, max_delay: 1h }\n"
+                                     "      retry: { delay: 1s, backoff: 1.5, max_delay: 1h, jitter: 0 }\n"
                                      "      dead_letter: { name: dead, sink: { url: dlq } }\n",
                                  r.registry);
     INFO(all(loaded.diagnostics));
@@ -273,6 +273,7 @@ TEST_CASE("route defaults and route-level keys", "[loader]") {
     CHECK(route.retry.delay == std::chrono::seconds(1));
     CHECK(route.retry.backoff == 1.5);
     CHECK(route.retry.max_delay == std::chrono::hours(1));
+    CHECK(route.retry.jitter == 0.0);
     REQUIRE(route.dead_letter);
     CHECK(route.dead_letter->label == "dead");
     CHECK(route.dead_letter->options["url"] == "dlq");
@@ -389,7 +390,38 @@ TEST_CASE("schema errors name file:line:column and the YAML path", "[loader]") {
   CHECK(error("      source: { dir: ./in }\n", "    to: { sink: { url: a } }\n") ==
         ":5:9: routes[0].to: expected a non-empty list of outbound endpoints, got a map");
   CHECK(error("      source: { dir: ./in }\n", "    to:\n      - sink: { url: a }\n    on_error: { retry: 3 }\n") ==
-        ":7:24: routes[0].on_error.retry: expected a map (attempts, delay, backoff, max_delay), got '3'");
+        ":7:24: routes[0].on_error.retry: expected a map (attempts, delay, backoff, max_delay, jitter), got '3'");
+  CHECK(error("      source: { dir: ./in }\n",
+              "    to:\n      - sink: { url: a }\n    on_error: { retry: { jitter: 1.5 } }\n") ==
+        ":7:34: routes[0].on_error.retry.jitter: expected a fraction from 0 to 1, got '1.5'");
+  CHECK(error("      source: { dir: ./in }\n",
+              "    to:\n      - sink: { url: a }\n        circuit_breaker: { failures: 0 }\n") ==
+        ":7:38: routes[0].to[0].circuit_breaker.failures: expected an integer of at least 1, got '0'");
+  CHECK(error("      source: { dir: ./in }\n",
+              "    to:\n      - sink: { url: a }\n        circuit_breaker: { pasue: 1s }\n") ==
+        ":7:28: routes[0].to[0].circuit_breaker.pasue: unknown circuit_breaker key 'pasue'; did you mean 'pause'? "
+        "(circuit_breaker keys: failures, pause)");
+  CHECK(error("      source: { dir: ./in }\n      circuit_breaker: { failures: 2 }\n",
+              "    to:\n      - sink: { url: a }\n") ==
+        ":5:7: routes[0].from.circuit_breaker: 'circuit_breaker' guards outbound endpoints, not steps or the inbound "
+        "'from'");
+}
+
+TEST_CASE("an outbound endpoint's circuit breaker", "[loader]") {
+  TestRegistry r;
+  TempFiles tmp;
+  const auto loaded = loadText(tmp,
+                               kHead +
+                                   "      source: { dir: ./in }\n    to:\n      - sink: { url: a }\n"
+                                   "        circuit_breaker: { failures: 4, pause: 2s }\n      - sink: { url: b }\n",
+                               r.registry);
+  INFO(all(loaded.diagnostics));
+  REQUIRE(loaded.routes.size() == 1);
+  const auto& to = loaded.routes[0].to;
+  REQUIRE(to[0].circuit_breaker);
+  CHECK(to[0].circuit_breaker->failures == 4);
+  CHECK(to[0].circuit_breaker->pause == std::chrono::seconds(2));
+  CHECK_FALSE(to[1].circuit_breaker);
 }
 
 TEST_CASE("a required option written with a bad value is not also reported missing", "[loader]") {

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "runtime/circuit_breaker.hpp"
 #include "runtime/route.hpp"
 
 using namespace switchboard;
@@ -525,4 +526,68 @@ TEST_CASE("a split into many children keeps a flat stack and frees its slot once
   CHECK(h.route->drain(Scheduler::Clock::now() + 5s));  // every slot freed: nothing left in flight
   std::lock_guard lock(h.state.mutex);
   CHECK(h.state.sent.size() == 50'002);
+}
+
+TEST_CASE("a circuit breaker opens after failures in a row, then lets one probe through", "[route][breaker]") {
+  using Clock = CircuitBreaker::Clock;
+  CircuitBreaker breaker(CircuitBreakerPolicy{2, 100ms});
+  const auto t0 = Clock::now();
+  CHECK(breaker.allow(t0));
+  CHECK_FALSE(breaker.record(true, t0));
+  CHECK_FALSE(breaker.record(false, t0));  // a success in between starts the count again
+  CHECK_FALSE(breaker.record(true, t0));
+  CHECK(breaker.record(true, t0) == CircuitBreaker::State::Open);
+  CHECK_FALSE(breaker.allow(t0 + 99ms));
+  CHECK(breaker.allow(t0 + 100ms));        // the probe
+  CHECK_FALSE(breaker.allow(t0 + 100ms));  // only one at a time
+  CHECK(breaker.record(true, t0 + 150ms) == CircuitBreaker::State::Open);
+  CHECK_FALSE(breaker.allow(t0 + 200ms));
+  CHECK(breaker.allow(t0 + 250ms));
+  CHECK(breaker.record(false, t0 + 260ms) == CircuitBreaker::State::Closed);
+  CHECK(breaker.allow(t0 + 260ms));
+}
+
+TEST_CASE("an open circuit fails messages without calling the endpoint", "[route][breaker]") {
+  auto config = baseRoute();
+  config.concurrency = 1;
+  config.to = {recorder("flaky")};
+  config.to[0].circuit_breaker = CircuitBreakerPolicy{3, 300ms};
+  Harness h(config);
+  {
+    std::lock_guard lock(h.state.mutex);
+    h.state.failures_left["flaky"] = 100;
+  }
+  for (int i = 0; i < 5; ++i) h.send("m" + std::to_string(i));
+  auto outcomes = h.waitFor(5);
+  for (const auto& outcome : outcomes) CHECK(outcome.kind == Outcome::Kind::Failed);
+  CHECK_THAT(outcomes[4].status.message(), Catch::Contains("circuit breaker open after 3 failures"));
+  {
+    std::lock_guard lock(h.state.mutex);
+    CHECK(h.state.calls["flaky"] == 3);
+    h.state.failures_left["flaky"] = 0;  // the peer is back
+  }
+  std::this_thread::sleep_for(350ms);
+  h.send("probe");
+  h.send("after");
+  outcomes = h.waitFor(7);
+  CHECK(outcomes[5].kind == Outcome::Kind::Delivered);
+  CHECK(outcomes[6].kind == Outcome::Kind::Delivered);
+  std::lock_guard lock(h.state.mutex);
+  CHECK(h.state.calls["flaky"] == 5);
+}
+
+TEST_CASE("a refusal is an answer: it does not open the circuit", "[route][breaker]") {
+  auto config = baseRoute();
+  config.concurrency = 1;
+  config.to = {recorder("strict")};
+  config.to[0].circuit_breaker = CircuitBreakerPolicy{1, 10s};
+  Harness h(config);
+  h.send("refused");
+  h.send("refused");
+  h.send("fine");
+  const auto outcomes = h.waitFor(3);
+  CHECK(outcomes[0].status.code() == Status::Code::Permanent);
+  CHECK(outcomes[2].kind == Outcome::Kind::Delivered);
+  std::lock_guard lock(h.state.mutex);
+  CHECK(h.state.calls["strict"] == 3);
 }

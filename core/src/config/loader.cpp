@@ -413,6 +413,33 @@ class Checker {
     return diagnostics_.size() == before;
   }
 
+  std::optional<CircuitBreakerPolicy> circuitBreaker(const YAML::Node& key, const YAML::Node& value,
+                                                     const std::string& path, EndpointRole role) {
+    if (role != EndpointRole::Outbound) {
+      error(at(key, path), "'circuit_breaker' guards outbound endpoints, not steps or the inbound 'from'");
+      return std::nullopt;
+    }
+    if (!value.IsMap()) {
+      error(at(value, path), "expected a map (failures, pause), got " + kindOf(value));
+      return std::nullopt;
+    }
+    static const std::vector<std::string> kKeys = {"failures", "pause"};
+    CircuitBreakerPolicy policy;
+    for (const auto& [k, v] : entries(value, path)) {
+      const auto name = k.Scalar();
+      const auto where = at(v, join(path, name));
+      if (name == "failures") {
+        if (auto n = integer(v, where, 1)) policy.failures = static_cast<int>(*n);
+      } else if (name == "pause") {
+        if (auto d = duration(v, where)) policy.pause = *d;
+      } else {
+        error(at(k, join(path, name)), withSuggestion("unknown circuit_breaker key '" + name + "'", name, kKeys) +
+                                           " (circuit_breaker keys: failures, pause)");
+      }
+    }
+    return policy;
+  }
+
   std::optional<EndpointConfig> endpoint(const YAML::Node& node, const std::string& path, EndpointRole role,
                                          const Registry& registry, const std::string& route_id) {
     const auto where = at(node, path);
@@ -442,12 +469,14 @@ class Checker {
         }
       } else if (name == "name") {
         if (auto text = scalar(value, at(value, join(path, "name")), "a label")) endpoint.label = *text;
+      } else if (name == "circuit_breaker") {
+        endpoint.circuit_breaker = circuitBreaker(key, value, join(path, "circuit_breaker"), role);
       } else {
         components.emplace_back(key, value);
       }
     }
     if (components.empty()) {
-      error(where, "expected one adapter key besides 'when' and 'name'");
+      error(where, "expected one adapter key besides 'when', 'name' and 'circuit_breaker'");
       return std::nullopt;
     }
     if (components.size() > 1) {
@@ -733,11 +762,12 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
             } else if (name == "retry") {
               if (!value.IsMap()) {
                 c.error(c.at(value, key_path),
-                        "expected a map (attempts, delay, backoff, max_delay), got " + kindOf(value));
+                        "expected a map (attempts, delay, backoff, max_delay, jitter), got " + kindOf(value));
                 continue;
               }
               route.retry.attempts = 3;
-              static const std::vector<std::string> kRetryKeys = {"attempts", "delay", "backoff", "max_delay"};
+              static const std::vector<std::string> kRetryKeys = {"attempts", "delay", "backoff", "max_delay",
+                                                                  "jitter"};
               for (const auto& [rkey, rvalue] : c.entries(value, key_path)) {
                 const auto rname = rkey.Scalar();
                 const auto rwhere = c.at(rvalue, key_path + "." + rname);
@@ -747,6 +777,16 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
                   if (auto v = c.duration(rvalue, rwhere)) route.retry.delay = *v;
                 } else if (rname == "max_delay") {
                   if (auto v = c.duration(rvalue, rwhere)) route.retry.max_delay = *v;
+                } else if (rname == "jitter") {
+                  auto text = c.scalar(rvalue, rwhere, "a fraction from 0 to 1");
+                  try {
+                    if (text) route.retry.jitter = std::stod(*text);
+                    if (text && (route.retry.jitter < 0.0 || route.retry.jitter > 1.0)) {
+                      throw std::invalid_argument("out of range");
+                    }
+                  } catch (const std::exception&) {
+                    c.error(rwhere, "expected a fraction from 0 to 1, got '" + text.value_or("") + "'");
+                  }
                 } else if (rname == "backoff") {
                   auto text = c.scalar(rvalue, rwhere, "a number of at least 1.0");
                   try {
@@ -758,7 +798,7 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
                 } else {
                   c.error(c.at(rkey, key_path + "." + rname),
                           withSuggestion("unknown retry key '" + rname + "'", rname, kRetryKeys) +
-                              " (retry keys: attempts, delay, backoff, max_delay)");
+                              " (retry keys: attempts, delay, backoff, max_delay, jitter)");
                 }
               }
             } else {

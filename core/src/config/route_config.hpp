@@ -16,12 +16,20 @@ namespace switchboard::core {
 
 enum class EndpointRole { Inbound, Step, Outbound };
 
+/// An outbound endpoint's `circuit_breaker`: open after `failures` retryable failures in a
+/// row, probe again after `pause`.
+struct CircuitBreakerPolicy {
+  int failures = 5;
+  std::chrono::milliseconds pause{30'000};
+};
+
 /// One `from`, step, `to` or dead letter entry, checked against its component's schema.
 struct EndpointConfig {
   EndpointRole role = EndpointRole::Outbound;
   std::string component;  ///< adapter or transform name
   std::string label;      ///< `name:`, or the component name
   std::optional<Expression> guard;
+  std::optional<CircuitBreakerPolicy> circuit_breaker;  ///< outbound endpoints only
   nlohmann::ordered_json options;  ///< normalised: defaults filled in, durations in ms, sizes in bytes
   SourceLocation where;            ///< the component key
   /// Where each option's value was written, by dotted path ("" for a value-form component).
@@ -33,6 +41,7 @@ struct RetryPolicy {
   std::chrono::milliseconds delay{200};
   double backoff = 2.0;
   std::chrono::milliseconds max_delay{10'000};
+  double jitter = 0.2;  ///< each delay is drawn from ±jitter around it, so retries of many messages spread out
 };
 
 struct RouteConfig {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace switchboard::core {
 
@@ -80,20 +81,22 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
   }
   for (const auto& step : config.steps) {
     if (const auto* component = registry.transform(step.component)) {
-      route->steps_.push_back({step, instantiate<Transform>(step, component->factory, scope, diagnostics)});
+      route->steps_.push_back({step, instantiate<Transform>(step, component->factory, scope, diagnostics), nullptr});
       route->splitters_.push_back(dynamic_cast<Splitter*>(route->steps_.back().instance.get()));
     }
   }
   for (const auto& target : config.to) {
     if (const auto* component = registry.outbound(target.component)) {
-      route->to_.push_back({target, instantiate<OutboundAdapter>(target, component->factory, scope, diagnostics)});
+      route->to_.push_back(
+          {target, instantiate<OutboundAdapter>(target, component->factory, scope, diagnostics),
+           target.circuit_breaker ? std::make_unique<CircuitBreaker>(*target.circuit_breaker) : nullptr});
     }
   }
   if (config.dead_letter) {
     if (const auto* component = registry.outbound(config.dead_letter->component)) {
       route->dead_letter_.emplace(Endpoint<OutboundAdapter>{
           *config.dead_letter,
-          instantiate<OutboundAdapter>(*config.dead_letter, component->factory, scope, diagnostics)});
+          instantiate<OutboundAdapter>(*config.dead_letter, component->factory, scope, diagnostics), nullptr});
     }
   }
   if (diagnostics.size() != before) return nullptr;
@@ -305,9 +308,17 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         return;
       }
       ++f.attempt;
+      if (endpoint.breaker && !endpoint.breaker->allow(Scheduler::Clock::now())) {
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+            endpoint.breaker->untilProbe(Scheduler::Clock::now()));
+        afterSend(flight, Status::transient(
+                              "circuit breaker open after " + std::to_string(endpoint.breaker->policy().failures) +
+                              " failures in a row; next probe in " + std::to_string(wait.count()) + "ms"));
+        return;
+      }
       auto& instance = *endpoint.instance;
       if (instance.sendAsync(f.message, [this, flight](Status status) { resume(flight, status); })) return;
-      if (!afterSend(flight, instance.send(f.message))) return;
+      if (!afterSend(flight, observe(endpoint, instance.send(f.message)))) return;
     }
     if (config_.reply == kReplyLast) f.reply = std::move(f.message);  // the message is done: no copy
     log(LogLevel::Debug, "delivered", {{"route", config_.id}, {"message", f.reply ? f.reply->id() : f.message.id()}});
@@ -327,10 +338,11 @@ bool Route::afterSend(const std::shared_ptr<Flight>& flight, const Status& statu
   if (!status.isOk()) {
     if (status.retryable() && f.attempt < config_.retry.attempts) {
       const double factor = std::pow(config_.retry.backoff, f.attempt - 1);
-      const auto delay = std::min<std::chrono::milliseconds>(
-          std::chrono::milliseconds(
-              static_cast<std::int64_t>(static_cast<double>(config_.retry.delay.count()) * factor)),
-          config_.retry.max_delay);
+      const double base = std::min(static_cast<double>(config_.retry.delay.count()) * factor,
+                                   static_cast<double>(config_.retry.max_delay.count()));
+      thread_local std::mt19937 random{std::random_device{}()};
+      std::uniform_real_distribution<double> spread(1.0 - config_.retry.jitter, 1.0 + config_.retry.jitter);
+      const auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(base * spread(random)));
       if (Scheduler::Clock::now() + delay < f.deadline) {
         log(LogLevel::Warn,
             "attempt " + std::to_string(f.attempt) + " failed, retrying in " + std::to_string(delay.count()) +
@@ -354,7 +366,29 @@ bool Route::afterSend(const std::shared_ptr<Flight>& flight, const Status& statu
   return true;
 }
 
+const Status& Route::observe(Endpoint<OutboundAdapter>& endpoint, const Status& status) {
+  if (!endpoint.breaker) return status;
+  // Only failures that say the peer is unwell count; an answer refusing the message is an answer.
+  const auto changed = endpoint.breaker->record(status.retryable(), Scheduler::Clock::now());
+  if (!changed) return status;
+  const auto& label = endpoint.config.label;
+  const auto pause = std::to_string(endpoint.breaker->policy().pause.count()) + "ms";
+  switch (*changed) {
+    case CircuitBreaker::State::Open:
+      log(LogLevel::Warn,
+          "circuit breaker open: calls fail at once, next probe in " + pause + " (" + status.message() + ")",
+          {{"route", config_.id}, {"endpoint", label}});
+      break;
+    case CircuitBreaker::State::Closed:
+      log(LogLevel::Info, "circuit breaker closed: the probe succeeded", {{"route", config_.id}, {"endpoint", label}});
+      break;
+    case CircuitBreaker::State::HalfOpen: break;
+  }
+  return status;
+}
+
 void Route::resume(const std::shared_ptr<Flight>& flight, const Status& status) {
+  observe(to_[flight->next], status);
   if (!afterSend(flight, status)) return;
   // An event-driven route goes on here, on the thread that finished the send; any other
   // goes back to the workers, since its next endpoint may block.

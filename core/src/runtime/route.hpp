@@ -11,6 +11,7 @@
 
 #include "config/route_config.hpp"
 #include "plugin/registry.hpp"
+#include "runtime/circuit_breaker.hpp"
 #include "runtime/scheduler.hpp"
 
 namespace switchboard::core {
@@ -49,6 +50,7 @@ class Route final : public Intake {
   struct Endpoint {
     EndpointConfig config;
     std::unique_ptr<T> instance;
+    std::unique_ptr<CircuitBreaker> breaker;  // outbound endpoints with a circuit_breaker
   };
   struct Flight;
 
@@ -64,6 +66,8 @@ class Route final : public Intake {
   void process(const std::shared_ptr<Flight>& flight);
   /// Handles the result of the endpoint at `flight->next`; true when the message goes on.
   bool afterSend(const std::shared_ptr<Flight>& flight, const Status& status);
+  /// Feeds a send's result to the endpoint's circuit breaker and logs what that changed.
+  const Status& observe(Endpoint<OutboundAdapter>& endpoint, const Status& status);
   /// Continues a message after an asynchronous send finished.
   void resume(const std::shared_ptr<Flight>& flight, const Status& status);
   /// Runs the rest of the route once per child, then finishes `parent` with them.
