@@ -407,6 +407,26 @@ TEST_CASE("schema errors name file:line:column and the YAML path", "[loader]") {
         "'from'");
 }
 
+TEST_CASE("an idempotent route names each item by a key", "[loader]") {
+  TestRegistry r;
+  TempFiles tmp;
+  const auto head = kHead + "      source: { dir: ./in }\n    to:\n      - sink: { url: a }\n";
+  const auto loaded =
+      loadText(tmp, head + "    idempotent: { key: \"${header.file.name}\", store: ./s.db, expire: 1h }\n", r.registry);
+  INFO(all(loaded.diagnostics));
+  REQUIRE(loaded.routes.size() == 1);
+  REQUIRE(loaded.routes[0].idempotent);
+  CHECK(loaded.routes[0].idempotent->key.text() == "${header.file.name}");
+  CHECK(loaded.routes[0].idempotent->store == "./s.db");
+  CHECK(loaded.routes[0].idempotent->expire == std::chrono::hours(1));
+  const auto missing = loadText(tmp, head + "    idempotent: { store: ./s.db }\n", r.registry);
+  CHECK_THAT(all(missing.diagnostics), Catch::Contains("routes[0].idempotent: idempotent needs a 'key' template"));
+  const auto constant = loadText(tmp, head + "    idempotent: { key: same }\n", r.registry);
+  CHECK_THAT(all(constant.diagnostics), Catch::Contains("must reference the message"));
+  const auto broken = loadText(tmp, head + "    idempotent: { key: \"${header.x\" }\n", r.registry);
+  CHECK_THAT(all(broken.diagnostics), Catch::Contains(":7:25: routes[0].idempotent.key: invalid template"));
+}
+
 TEST_CASE("an outbound endpoint's circuit breaker", "[loader]") {
   TestRegistry r;
   TempFiles tmp;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -590,4 +591,43 @@ TEST_CASE("a refusal is an answer: it does not open the circuit", "[route][break
   CHECK(outcomes[2].kind == Outcome::Kind::Delivered);
   std::lock_guard lock(h.state.mutex);
   CHECK(h.state.calls["strict"] == 3);
+}
+
+TEST_CASE("an idempotent route skips an item that was done and endpoints that took it", "[route][idempotent]") {
+  const auto store = std::filesystem::temp_directory_path() / ("sb-seen-" + newUuid() + ".db");
+  auto config = baseRoute();
+  config.concurrency = 1;
+  config.to = {recorder("first"), recorder("second")};
+  IdempotencyPolicy policy;
+  policy.key = Template::compile("${body}", Scope{config.id});
+  policy.store = store;
+  config.idempotent = policy;
+  {
+    Harness h(config);
+    {
+      std::lock_guard lock(h.state.mutex);
+      h.state.failures_left["second"] = 1;
+    }
+    h.send("item-1");  // first takes it, second fails: not acknowledged
+    h.send("item-1");  // delivered again: first is skipped, second takes it
+    h.send("item-1");  // done: skipped as a whole
+    h.send("item-2");
+    const auto outcomes = h.waitFor(4);
+    CHECK(outcomes[0].kind == Outcome::Kind::Failed);
+    CHECK(outcomes[1].kind == Outcome::Kind::Delivered);
+    CHECK(outcomes[2].kind == Outcome::Kind::Filtered);
+    CHECK(outcomes[3].kind == Outcome::Kind::Delivered);
+    std::lock_guard lock(h.state.mutex);
+    CHECK(h.state.calls["first"] == 2);   // item-1 once, item-2 once
+    CHECK(h.state.calls["second"] == 3);  // item-1 twice (one failure), item-2 once
+  }
+  {
+    // The store outlives the process: a restarted route still knows item-1.
+    Harness h(config);
+    h.send("item-1");
+    CHECK(h.waitFor(1)[0].kind == Outcome::Kind::Filtered);
+  }
+  std::filesystem::remove(store);
+  std::filesystem::remove(store.string() + "-wal");
+  std::filesystem::remove(store.string() + "-shm");
 }

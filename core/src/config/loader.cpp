@@ -538,8 +538,8 @@ class Checker {
   std::optional<std::vector<std::string>> source_;
 };
 
-const std::vector<std::string> kRouteKeys = {"id",    "description", "from",  "steps",   "to",
-                                             "reply", "concurrency", "queue", "timeout", "on_error"};
+const std::vector<std::string> kRouteKeys = {"id",          "description", "from",    "steps",    "to",        "reply",
+                                             "concurrency", "queue",       "timeout", "on_error", "idempotent"};
 const std::vector<std::string> kTopKeys = {"routes", "plugins"};
 
 }  // namespace
@@ -740,6 +740,49 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
       }
       if (fields.count("timeout")) {
         if (auto v = c.duration(fields["timeout"], c.at(fields["timeout"], path + ".timeout"))) route.timeout = *v;
+      }
+      if (fields.count("idempotent")) {
+        const auto& node = fields["idempotent"];
+        const auto ipath = path + ".idempotent";
+        if (!node.IsMap()) {
+          c.error(c.at(node, ipath), "expected a map (key, store, expire), got " + kindOf(node));
+        } else {
+          static const std::vector<std::string> kKeys = {"key", "store", "expire"};
+          IdempotencyPolicy policy;
+          policy.where = c.at(node, ipath);
+          bool has_key = false;
+          for (const auto& [key, value] : c.entries(node, ipath)) {
+            const auto name = key.Scalar();
+            const auto where = c.at(value, ipath + "." + name);
+            if (name == "key") {
+              if (auto text = c.scalar(value, where, "a template such as ${header.file.name}")) {
+                try {
+                  policy.key = Template::compile(*text, Scope{route.id, route.timeout});
+                  has_key = true;
+                } catch (const SyntaxError& e) {
+                  auto at_offset = c.textAt(value, ipath + ".key");
+                  at_offset.column += static_cast<int>(e.offset());
+                  c.error(at_offset, std::string("invalid template: ") + e.what());
+                }
+              }
+            } else if (name == "store") {
+              if (auto text = c.scalar(value, where, "a file name")) policy.store = *text;
+            } else if (name == "expire") {
+              if (auto v = c.duration(value, where)) policy.expire = *v;
+            } else {
+              c.error(c.at(key, ipath + "." + name),
+                      withSuggestion("unknown idempotent key '" + name + "'", name, kKeys) +
+                          " (idempotent keys: key, store, expire)");
+            }
+          }
+          if (!has_key) {
+            c.error(policy.where, "idempotent needs a 'key' template naming each item, such as ${header.file.name}");
+          } else if (policy.key.isConstant()) {
+            c.error(policy.where, "idempotent 'key' must reference the message (${...}): a constant key is one item");
+          } else {
+            route.idempotent = std::move(policy);
+          }
+        }
       }
       if (fields.count("on_error")) {
         const auto& on_error = fields["on_error"];

@@ -44,6 +44,15 @@ struct RetryPolicy {
   double jitter = 0.2;  ///< each delay is drawn from ±jitter around it, so retries of many messages spread out
 };
 
+/// A route's `idempotent`: items are remembered by `key` in the SQLite file `store`, so one
+/// delivered again is not sent again where it already succeeded.
+struct IdempotencyPolicy {
+  Template key;
+  std::filesystem::path store = "switchboard-seen.db";
+  std::chrono::milliseconds expire{7 * 24 * 3'600'000LL};
+  SourceLocation where;
+};
+
 struct RouteConfig {
   std::string id;
   std::string description;
@@ -58,6 +67,7 @@ struct RouteConfig {
   int queue = 1024;
   std::chrono::milliseconds timeout{30'000};
   RetryPolicy retry;
+  std::optional<IdempotencyPolicy> idempotent;
 };
 
 inline constexpr int kReplyLast = -1;

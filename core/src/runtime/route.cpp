@@ -11,9 +11,10 @@ struct Route::Flight {
   Message original;  // as it entered, for the dead letter endpoint (kept only when there is one)
   Completion done;
   Scheduler::Clock::time_point deadline;
-  std::size_t step = 0;  // the step to run next
-  std::size_t next = 0;  // the outbound endpoint to run next
-  int attempt = 0;       // attempts made at `next`
+  std::size_t step = 0;            // the step to run next
+  std::size_t next = 0;            // the outbound endpoint to run next
+  int attempt = 0;                 // attempts made at `next`
+  std::optional<std::string> key;  // with `idempotent`: the item's key, once the message started
   std::optional<Message> reply;
   bool child = false;  // a split's child: it runs in its parent's slot and is not admitted itself
 };
@@ -99,9 +100,19 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
           instantiate<OutboundAdapter>(*config.dead_letter, component->factory, scope, diagnostics), nullptr});
     }
   }
+  if (config.idempotent) {
+    try {
+      route->seen_ = SeenStore::open(config.idempotent->store);
+      route->seen_->expire(config.id, config.idempotent->expire);
+    } catch (const std::exception& e) {
+      diagnostics.error(config.idempotent->where, e.what());
+    }
+  }
   if (diagnostics.size() != before) return nullptr;
+  // The store is a file: its calls stay off the event loops.
   route->inline_ =
-      route->inbound_->eventDriven() && !(route->dead_letter_ && route->dead_letter_->instance->blocks()) &&
+      !route->seen_ && route->inbound_->eventDriven() &&
+      !(route->dead_letter_ && route->dead_letter_->instance->blocks()) &&
       std::none_of(route->to_.begin(), route->to_.end(), [](const auto& e) { return e.instance->blocks(); });
   return route;
 }
@@ -274,6 +285,16 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
   Flight& f = *flight;
   std::string where;
   try {
+    if (seen_ && !f.child && !f.key) {
+      f.key = config_.idempotent->key.render(f.message);
+      if (f.key->empty()) throw MessageError("the idempotent key is empty for this message");
+      if (seen_->contains(config_.id, *f.key, SeenStore::kDone)) {
+        log(LogLevel::Info, "skipped: item '" + *f.key + "' was done before (idempotent)",
+            {{"route", config_.id}, {"message", f.message.id()}});
+        finish(f, Outcome{Outcome::Kind::Filtered, Status::ok(), std::nullopt});
+        return;
+      }
+    }
     while (f.step < steps_.size()) {
       auto& step = steps_[f.step];
       Splitter* splitter = splitters_[f.step];
@@ -306,6 +327,12 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         fail(flight, Status::timeout("route timeout of " + std::to_string(config_.timeout.count()) + "ms exceeded"),
              where);
         return;
+      }
+      if (f.attempt == 0 && f.key && !f.child && seen_->contains(config_.id, *f.key, static_cast<int>(f.next))) {
+        log(LogLevel::Info, "skipped '" + where + "': it took item '" + *f.key + "' before (idempotent)",
+            {{"route", config_.id}, {"message", f.message.id()}});
+        ++f.next;
+        continue;
       }
       ++f.attempt;
       if (endpoint.breaker && !endpoint.breaker->allow(Scheduler::Clock::now())) {
@@ -360,6 +387,7 @@ bool Route::afterSend(const std::shared_ptr<Flight>& flight, const Status& statu
     log(LogLevel::Info, "delivered after " + std::to_string(f.attempt) + " attempts",
         {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
   }
+  if (f.key && !f.child) seen_->record(config_.id, *f.key, static_cast<int>(f.next));
   if (config_.reply == static_cast<int>(f.next)) f.reply = f.message;
   ++f.next;
   f.attempt = 0;
@@ -499,6 +527,12 @@ void Route::childFinished(const std::shared_ptr<Split>& split, Outcome outcome) 
 }
 
 void Route::finish(Flight& flight, Outcome outcome) {
+  if (flight.key && !flight.child && outcome.acknowledge()) {
+    // Recorded before the inbound acknowledges: a crash in between redelivers an item
+    // that is then skipped, never one that is lost.
+    seen_->record(config_.id, *flight.key, SeenStore::kDone);
+    if (++items_done_ % 10'000 == 0) seen_->expire(config_.id, config_.idempotent->expire);
+  }
   try {
     if (flight.done) flight.done(std::move(outcome));
   } catch (const std::exception& e) {

@@ -13,6 +13,7 @@
 #include "plugin/registry.hpp"
 #include "runtime/circuit_breaker.hpp"
 #include "runtime/scheduler.hpp"
+#include "runtime/seen_store.hpp"
 
 namespace switchboard::core {
 
@@ -85,6 +86,8 @@ class Route final : public Intake {
   std::vector<Splitter*> splitters_;  // per step: the splitter it is, or nullptr
   std::vector<Endpoint<OutboundAdapter>> to_;
   std::optional<Endpoint<OutboundAdapter>> dead_letter_;
+  std::shared_ptr<SeenStore> seen_;  // with `idempotent`
+  std::atomic<std::uint64_t> items_done_{0};
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_;
