@@ -24,7 +24,7 @@ stop_pid() {
     local pid=$1 i
     proc_alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
     # nginx masters: remember their workers, in case the master has to be killed
-    local kids
+    local kids k
     kids=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do

@@ -269,6 +269,7 @@ int commandRun(const std::vector<std::string>& args) {
   const sigset_t signals = handledSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  std::vector<std::unique_ptr<Loaded>> retired;  // registries of replaced configurations; outlive the bus
   auto loaded = std::make_unique<Loaded>();
   loadConfiguration(*loaded, paths, plugin_dirs);
   auto bus = Bus::create(loaded->routes, *loaded->registry, loaded->diagnostics);
@@ -289,34 +290,23 @@ int commandRun(const std::vector<std::string>& args) {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     if (signal_number != SIGHUP) break;
-    // Reload: the new configuration replaces the running one only when it is valid.
+    // Reload: the new configuration is built and checked first; only a valid one replaces
+    // the changed routes, and unchanged ones run on untouched.
+    log(LogLevel::Info, "reload requested (SIGHUP)");
     auto next = std::make_unique<Loaded>();
     loadConfiguration(*next, paths, plugin_dirs);
-    auto next_bus = Bus::create(next->routes, *next->registry, next->diagnostics);
+    if (next->diagnostics.empty()) bus->reload(next->routes, *next->registry, next->diagnostics, drain_timeout);
     if (!next->diagnostics.empty()) {
       for (const auto& d : next->diagnostics.items()) {
         std::ostringstream text;
         text << d;
-        log(LogLevel::Error, "reload rejected: " + text.str());
+        log(LogLevel::Error, "reload rejected, the running routes are unchanged: " + text.str());
       }
       continue;
     }
-    log(LogLevel::Info, "reload: configuration is valid, draining the running routes");
-    if (bus->stop(drain_timeout) != 0) {
-      // A worker is stuck in a plugin call: leave its route and plugins behind.
-      (void)bus.release();
-      (void)loaded.release();
-    }
+    // Routes kept from before hold code of the plugins the old registry loaded: it stays.
+    retired.push_back(std::move(loaded));
     loaded = std::move(next);
-    bus = std::move(next_bus);
-    try {
-      bus->start();
-    } catch (const std::exception& e) {
-      log(LogLevel::Error, std::string("reload failed: ") + e.what());
-      bus->stop(drain_timeout);
-      return kExitRuntime;
-    }
-    log(LogLevel::Info, "reloaded: " + std::to_string(bus->routes().size()) + " route(s) running");
   }
 
   log(LogLevel::Info, "stopping: intake closed, draining messages in flight");

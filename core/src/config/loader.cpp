@@ -858,4 +858,35 @@ std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents
   return routes;
 }
 
+namespace {
+nlohmann::ordered_json describeEndpoint(const EndpointConfig& e) {
+  nlohmann::ordered_json out{{"component", e.component}, {"label", e.label}, {"options", e.options}};
+  if (e.guard) out["when"] = e.guard->text();
+  if (e.circuit_breaker) out["circuit_breaker"] = {e.circuit_breaker->failures, e.circuit_breaker->pause.count()};
+  return out;
+}
+}  // namespace
+
+std::string fingerprint(const RouteConfig& route) {
+  nlohmann::ordered_json out{{"id", route.id},
+                             {"from", describeEndpoint(route.from)},
+                             {"reply", route.reply},
+                             {"concurrency", route.concurrency},
+                             {"queue", route.queue},
+                             {"timeout", route.timeout.count()},
+                             {"retry",
+                              {route.retry.attempts, route.retry.delay.count(), route.retry.backoff,
+                               route.retry.max_delay.count(), route.retry.jitter}}};
+  auto& steps = out["steps"] = nlohmann::ordered_json::array();
+  for (const auto& step : route.steps) steps.push_back(describeEndpoint(step));
+  auto& to = out["to"] = nlohmann::ordered_json::array();
+  for (const auto& target : route.to) to.push_back(describeEndpoint(target));
+  if (route.dead_letter) out["dead_letter"] = describeEndpoint(*route.dead_letter);
+  if (route.idempotent) {
+    out["idempotent"] = {route.idempotent->key.text(), route.idempotent->store.string(),
+                         route.idempotent->expire.count()};
+  }
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace switchboard::core

@@ -33,4 +33,8 @@ std::vector<std::filesystem::path> pluginDirectories(const std::vector<RouteDocu
 std::vector<RouteConfig> buildRoutes(const std::vector<RouteDocument>& documents, const Registry& registry,
                                      Diagnostics& diagnostics);
 
+/// Everything that makes a route what it is, as text: two configurations of one route with
+/// the same fingerprint behave the same (a reload keeps such a route running).
+std::string fingerprint(const RouteConfig& route);
+
 }  // namespace switchboard::core

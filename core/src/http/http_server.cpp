@@ -12,8 +12,10 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 
+#include "http/handover.hpp"
 #include "io/event_loops.hpp"
 #include "switchboard/http.hpp"
 #include "switchboard/log.hpp"
@@ -85,9 +87,10 @@ std::vector<Segment> compilePattern(const std::string& pattern) {
 struct Entry {
   std::vector<Segment> segments;
   Endpoint endpoint;
+  std::string owner;  // the route that registered it
 
   Entry(std::vector<Segment> s, Endpoint e, Handler h)
-      : segments(std::move(s)), endpoint(std::move(e)), handler_(std::move(h)) {}
+      : segments(std::move(s)), endpoint(std::move(e)), owner(registrant()), handler_(std::move(h)) {}
 
   /// Calls the handler unless the endpoint was withdrawn meanwhile; a connection may still
   /// hold the entry of a request it began before that.
@@ -203,15 +206,20 @@ class Listener : public std::enable_shared_from_this<Listener> {
     if (entry->endpoint.tls.cert != tls_.cert || entry->endpoint.tls.client_ca != tls_.client_ca) {
       throw std::runtime_error(address_ + " is already served with other TLS settings");
     }
+    bool takes_over = false;
     for (const auto& other : entries_) {
       if (other->endpoint.path != entry->endpoint.path) continue;
       for (const auto& method : entry->endpoint.methods) {
-        if (other->allows(method)) {
+        if (!other->allows(method)) continue;
+        if (!other->owner.empty() && retiring(other->owner)) {
+          takes_over = true;
+        } else {
           throw std::runtime_error(method + " " + entry->endpoint.path + " on " + address_ + " is already served");
         }
       }
     }
-    entries_.push_back(std::move(entry));
+    // Requests match the first entry: a replacement goes before the entry it takes over.
+    entries_.insert(takes_over ? entries_.begin() : entries_.end(), std::move(entry));
   }
 
   /// Removes an entry; true when none is left.
@@ -504,6 +512,29 @@ std::string checkPathPattern(const std::string& pattern) {
     }
   }
   return {};
+}
+
+namespace {
+thread_local std::string current_registrant;
+std::mutex retiring_mutex;
+std::set<std::string> retiring_routes;
+}  // namespace
+
+void setRegistrant(std::string route_id) {
+  current_registrant = std::move(route_id);
+}
+const std::string& registrant() {
+  return current_registrant;
+}
+
+void setRetiring(std::set<std::string> route_ids) {
+  std::lock_guard lock(retiring_mutex);
+  retiring_routes = std::move(route_ids);
+}
+
+bool retiring(const std::string& route_id) {
+  std::lock_guard lock(retiring_mutex);
+  return retiring_routes.count(route_id) > 0;
 }
 
 Response errorResponse(unsigned status, const std::string& text) {

@@ -1,6 +1,11 @@
 #include "runtime/bus.hpp"
 
+#include <map>
+#include <set>
 #include <stdexcept>
+
+#include "config/loader.hpp"
+#include "http/handover.hpp"
 
 namespace switchboard::core {
 
@@ -49,6 +54,91 @@ std::size_t Bus::stop(std::chrono::milliseconds drain_timeout) {
   }
   for (auto& route : routes_) route->stopWorkers();
   return left;
+}
+
+bool Bus::reload(const std::vector<RouteConfig>& routes, const Registry& registry, Diagnostics& diagnostics,
+                 std::chrono::milliseconds drain_timeout) {
+  std::map<std::string, std::unique_ptr<Route>*> running;
+  for (auto& route : routes_) running[route->id()] = &route;
+
+  // Build every new or changed route first: a configuration that cannot be built changes nothing.
+  struct Slot {
+    std::unique_ptr<Route> kept;   // unchanged, running
+    std::unique_ptr<Route> fresh;  // new or changed, not started
+  };
+  std::vector<Slot> slots(routes.size());
+  std::set<std::string> retiring;
+  std::size_t unchanged = 0;
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    const auto it = running.find(routes[i].id);
+    if (it != running.end() && fingerprint((*it->second)->config()) == fingerprint(routes[i])) {
+      ++unchanged;
+      continue;
+    }
+    if (it != running.end()) retiring.insert(routes[i].id);
+    slots[i].fresh = Route::create(routes[i], registry, *scheduler_, diagnostics);
+  }
+  if (!diagnostics.empty()) return false;
+  std::set<std::string> configured;
+  for (const auto& config : routes) configured.insert(config.id);
+  for (const auto& [id, route] : running) {
+    if (!configured.count(id)) retiring.insert(id);
+  }
+
+  // Start the new routes while the old ones still serve; an HTTP path a new route takes over
+  // answers from the new route from then on.
+  http::setRetiring(retiring);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (!slots[i].fresh) continue;
+    try {
+      slots[i].fresh->start();
+    } catch (const std::exception& e) {
+      for (std::size_t j = 0; j <= i; ++j) {
+        if (slots[j].fresh) slots[j].fresh->stopIntake();
+      }
+      http::setRetiring({});
+      diagnostics.error(routes[i].where, "route " + routes[i].id + " cannot start: " + e.what());
+      return false;
+    }
+    log(LogLevel::Info, slots[i].fresh->banner(), {{"route", routes[i].id}});
+  }
+
+  // Drain and stop what retires; keep the rest in the order of the new configuration.
+  std::vector<std::unique_ptr<Route>> old;
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    auto it = running.find(routes[i].id);
+    if (it == running.end()) continue;
+    if (slots[i].fresh) {
+      old.push_back(std::move(*it->second));
+    } else {
+      slots[i].kept = std::move(*it->second);
+    }
+    running.erase(it);
+  }
+  for (auto& [id, route] : running) old.push_back(std::move(*route));
+  for (auto& route : old) route->stopIntake();
+  const auto deadline = Scheduler::Clock::now() + drain_timeout;
+  bool stuck = false;
+  for (auto& route : old) {
+    if (!route->drain(deadline)) {
+      stuck = true;
+      log(LogLevel::Warn, "drain timeout: " + std::to_string(route->inFlight()) + " message(s) left unacknowledged",
+          {{"route", route->id()}});
+    }
+  }
+  for (auto& route : old) route->stopWorkers();
+  http::setRetiring({});
+  if (stuck) {
+    // A worker is stuck in a plugin call: its route must outlive it.
+    for (auto& route : old) (void)route.release();
+  }
+
+  routes_.clear();
+  for (auto& slot : slots) routes_.push_back(slot.kept ? std::move(slot.kept) : std::move(slot.fresh));
+  log(LogLevel::Info, "reloaded: " + std::to_string(unchanged) + " unchanged, " +
+                          std::to_string(routes.size() - unchanged) + " started, " + std::to_string(old.size()) +
+                          " stopped");
+  return true;
 }
 
 }  // namespace switchboard::core

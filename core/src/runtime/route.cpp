@@ -1,5 +1,7 @@
 #include "runtime/route.hpp"
 
+#include "http/handover.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -140,7 +142,15 @@ void Route::start() {
       inline_ ? std::min(config_.concurrency, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))
               : config_.concurrency;
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { workerLoop(); });
-  inbound_->start(*this);
+  // HTTP endpoints the inbound registers belong to this route (a reload's handover).
+  http::setRegistrant(config_.id);
+  try {
+    inbound_->start(*this);
+  } catch (...) {
+    http::setRegistrant({});
+    throw;
+  }
+  http::setRegistrant({});
   inbound_started_ = true;
 }
 

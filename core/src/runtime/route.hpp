@@ -28,6 +28,7 @@ class Route final : public Intake {
   ~Route() override;
 
   const std::string& id() const noexcept { return config_.id; }
+  const RouteConfig& config() const noexcept { return config_; }
   /// "route orders-in: file ./in/*.json -> 2 outbound"
   std::string banner() const;
 
