@@ -69,6 +69,14 @@ class Connection {
   /// reading at most `max_rows` rows. Throws DatabaseError.
   virtual Result run(const std::string& sql, const std::vector<nlohmann::json>& params,
                      std::size_t max_rows = kAllRows) = 0;
+  /// Runs `sql` once per parameter list, in order, in as few round trips as the database
+  /// allows. Throws DatabaseError for the first that fails; later ones then did not run.
+  virtual std::vector<Result> runAll(const std::string& sql, const std::vector<std::vector<nlohmann::json>>& params) {
+    std::vector<Result> results;
+    results.reserve(params.size());
+    for (const auto& one : params) results.push_back(run(sql, one, kAllRows));
+    return results;
+  }
   /// Runs a statement without parameters whose result is not needed (BEGIN, COMMIT).
   virtual void execute(const std::string& sql) = 0;
   /// False once the connection broke; the pool then closes it instead of keeping it.

@@ -253,26 +253,20 @@ bool DatabaseInbound::pollOnce(Connection& connection) {
     }
   }
 
-  std::size_t acked = 0;
-  auto acknowledge = [&] {
+  std::vector<std::vector<nlohmann::json>> acks;
+  {
+    std::lock_guard lock(state->mutex);
     for (std::size_t i = 0; i < count; ++i) {
-      bool ok = false;
-      {
-        std::lock_guard lock(state->mutex);
-        ok = state->acknowledged[i].value_or(false);
-      }
-      if (!ok) continue;
-      std::vector<nlohmann::json> params;
+      if (!state->acknowledged[i].value_or(false)) continue;
       try {
-        params = options_.ack->bind(delivered[i]);
+        acks.push_back(options_.ack->bind(delivered[i]));
       } catch (const MessageError& e) {
         log(LogLevel::Error, "cannot acknowledge row: " + std::string(e.what()), {{"message", delivered[i].id()}});
-        continue;
       }
-      connection.run(ack_sql_, params);
-      ++acked;
     }
-  };
+  }
+  const std::size_t acked = acks.size();
+  auto acknowledge = [&] { connection.runAll(ack_sql_, acks); };
   try {
     if (postgres) {
       try {
@@ -282,7 +276,7 @@ bool DatabaseInbound::pollOnce(Connection& connection) {
         if (connection.usable()) connection.execute("ROLLBACK");
         throw;
       }
-    } else if (count > 0) {
+    } else if (acked > 0) {
       inTransaction(connection, acknowledge);
     }
   } catch (const DatabaseError& e) {

@@ -121,9 +121,10 @@ void DatabaseOutbound::writeBatch(std::vector<Pending>& batch) {
       if (batch.size() == 1) {
         results[0] = connection->run(sql_, batch[0].params);
       } else {
-        inTransaction(*connection, [&] {
-          for (std::size_t i = 0; i < batch.size(); ++i) results[i] = connection->run(sql_, batch[i].params);
-        });
+        std::vector<std::vector<nlohmann::json>> params;
+        params.reserve(batch.size());
+        for (const auto& pending : batch) params.push_back(pending.params);
+        inTransaction(*connection, [&] { results = connection->runAll(sql_, params); });
       }
     } catch (const DatabaseError& e) {
       if (e.transient() || batch.size() == 1) throw;

@@ -1,7 +1,9 @@
 // PostgreSQL through libpq: parameters in text format, statements prepared once per connection.
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 
 #include "connection.hpp"
@@ -102,39 +104,59 @@ class PostgresConnection final : public Connection {
 
   Result run(const std::string& sql, const std::vector<nlohmann::json>& params, std::size_t max_rows) override {
     const std::string& name = prepare(sql, static_cast<int>(params.size()));
-    std::vector<std::string> texts(params.size());
-    std::vector<const char*> values(params.size(), nullptr);
-    std::vector<int> lengths(params.size(), 0);
-    std::vector<int> formats(params.size(), 0);
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      const auto& param = params[i];
-      if (param.is_null()) continue;
-      texts[i] = param.is_string()    ? param.get_ref<const std::string&>()
-                 : param.is_boolean() ? (param.get<bool>() ? "true" : "false")
-                                      : param.dump();
-      values[i] = texts[i].c_str();
-      lengths[i] = static_cast<int>(texts[i].size());
-      // Text format ends at a NUL byte; such a value goes as raw bytes, which a bytea
-      // column stores as they are and a text column refuses with the server's error.
-      if (texts[i].find('\0') != std::string::npos) formats[i] = 1;
-    }
-    Owned result = check(PQexecPrepared(conn_, name.c_str(), static_cast<int>(params.size()), values.data(),
-                                        lengths.data(), formats.data(), 0));
-    Result out;
-    out.returns_rows = PQresultStatus(result.get()) == PGRES_TUPLES_OK;
-    if (out.returns_rows) {
-      const int rows = PQntuples(result.get());
-      const int columns = PQnfields(result.get());
-      for (int r = 0; r < rows && out.rows.size() < max_rows; ++r) {
-        auto& row = out.rows.emplace_back(nlohmann::ordered_json::object());
-        for (int c = 0; c < columns; ++c) row[PQfname(result.get(), c)] = columnValue(result.get(), r, c);
+    const Bound bound(params);
+    Owned result = check(PQexecPrepared(conn_, name.c_str(), bound.count(), bound.values.data(), bound.lengths.data(),
+                                        bound.formats.data(), 0));
+    return toResult(result.get(), max_rows);
+  }
+
+  // One round trip for the lot: the statements go out in a pipeline and their results are
+  // read after, instead of waiting for each answer before sending the next statement.
+  std::vector<Result> runAll(const std::string& sql,
+                             const std::vector<std::vector<nlohmann::json>>& params_list) override {
+    if (params_list.size() <= 1) return Connection::runAll(sql, params_list);
+    const std::string& name = prepare(sql, static_cast<int>(params_list.front().size()));
+    std::vector<Result> results;
+    results.reserve(params_list.size());
+    for (std::size_t first = 0; first < params_list.size(); first += kPipelineChunk) {
+      const std::size_t last = std::min(params_list.size(), first + kPipelineChunk);
+      if (PQenterPipelineMode(conn_) != 1) throw lost();
+      for (std::size_t i = first; i < last; ++i) {
+        const Bound bound(params_list[i]);
+        if (PQsendQueryPrepared(conn_, name.c_str(), bound.count(), bound.values.data(), bound.lengths.data(),
+                                bound.formats.data(), 0) != 1) {
+          break;  // the connection broke: the reading below finds out
+        }
       }
-      out.affected = static_cast<std::int64_t>(out.rows.size());
-    } else {
-      const char* tuples = PQcmdTuples(result.get());
-      out.affected = (tuples && *tuples) ? std::stoll(tuples) : 0;
+      PQpipelineSync(conn_);
+      std::optional<DatabaseError> failure;
+      for (std::size_t i = first; i < last; ++i) {
+        Owned result(PQgetResult(conn_));
+        if (!result) {
+          failure = lost();
+          break;
+        }
+        while (Owned rest{PQgetResult(conn_)}) {
+          // A statement's results end with a null; nothing else is expected before it.
+        }
+        const auto status = PQresultStatus(result.get());
+        if (failure) continue;  // after a failure the rest are reported aborted
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+          results.push_back(toResult(result.get(), kAllRows));
+        } else {
+          failure = errorOf(result.get());
+        }
+      }
+      if (!failure || usable()) {
+        Owned sync(PQgetResult(conn_));  // PGRES_PIPELINE_SYNC
+      }
+      if (PQexitPipelineMode(conn_) != 1 && !failure) failure = lost();
+      if (failure) {
+        if (!usable()) statements_.clear();
+        throw *failure;
+      }
     }
-    return out;
+    return results;
   }
 
   std::vector<std::string> primaryKey(const std::string& table) override {
@@ -155,6 +177,68 @@ class PostgresConnection final : public Connection {
   };
   using Owned = std::unique_ptr<PGresult, Clear>;
 
+  static constexpr std::size_t kPipelineChunk = 1000;
+
+  /// Parameters as libpq takes them: text, or raw bytes for a text holding a NUL byte.
+  struct Bound {
+    std::vector<std::string> texts;
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+
+    explicit Bound(const std::vector<nlohmann::json>& params)
+        : texts(params.size()), values(params.size(), nullptr), lengths(params.size(), 0), formats(params.size(), 0) {
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        const auto& param = params[i];
+        if (param.is_null()) continue;
+        texts[i] = param.is_string()    ? param.get_ref<const std::string&>()
+                   : param.is_boolean() ? (param.get<bool>() ? "true" : "false")
+                                        : param.dump();
+        values[i] = texts[i].c_str();
+        lengths[i] = static_cast<int>(texts[i].size());
+        // Text format ends at a NUL byte; such a value goes as raw bytes, which a bytea
+        // column stores as they are and a text column refuses with the server's error.
+        if (texts[i].find('\0') != std::string::npos) formats[i] = 1;
+      }
+    }
+    int count() const noexcept { return static_cast<int>(texts.size()); }
+  };
+
+  static Result toResult(const PGresult* result, std::size_t max_rows) {
+    Result out;
+    out.returns_rows = PQresultStatus(result) == PGRES_TUPLES_OK;
+    if (out.returns_rows) {
+      const int rows = PQntuples(result);
+      const int columns = PQnfields(result);
+      for (int r = 0; r < rows && out.rows.size() < max_rows; ++r) {
+        auto& row = out.rows.emplace_back(nlohmann::ordered_json::object());
+        for (int c = 0; c < columns; ++c) row[PQfname(result, c)] = columnValue(result, r, c);
+      }
+      out.affected = static_cast<std::int64_t>(out.rows.size());
+    } else {
+      const char* tuples = PQcmdTuples(const_cast<PGresult*>(result));
+      out.affected = (tuples && *tuples) ? std::stoll(tuples) : 0;
+    }
+    return out;
+  }
+
+  DatabaseError lost() const {
+    return DatabaseError(Status::Code::Transient, "connection lost: " + trimmed(PQerrorMessage(conn_)));
+  }
+
+  /// The server's message for a failed result, with its detail and SQLSTATE.
+  DatabaseError errorOf(const PGresult* result) const {
+    if (PQstatus(conn_) != CONNECTION_OK) return lost();
+    const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    std::string message = trimmed(PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY));
+    if (message.empty()) message = trimmed(PQresultErrorMessage(result));
+    if (const char* detail = PQresultErrorField(result, PG_DIAG_MESSAGE_DETAIL)) {
+      message += " (" + trimmed(detail) + ")";
+    }
+    if (sqlstate) message += " [SQLSTATE " + std::string(sqlstate) + "]";
+    return DatabaseError(codeOf(sqlstate), message);
+  }
+
   /// The result when the call succeeded; otherwise a DatabaseError with the server's message.
   Owned check(PGresult* raw) {
     Owned result(raw);
@@ -162,15 +246,9 @@ class PostgresConnection final : public Connection {
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
     if (!result || PQstatus(conn_) != CONNECTION_OK) {
       statements_.clear();  // a new session has none of them
-      throw DatabaseError(Status::Code::Transient, "connection lost: " + trimmed(PQerrorMessage(conn_)));
+      throw lost();
     }
-    const char* sqlstate = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
-    std::string message = trimmed(PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY));
-    if (message.empty()) message = trimmed(PQresultErrorMessage(result.get()));
-    if (const char* detail = PQresultErrorField(result.get(), PG_DIAG_MESSAGE_DETAIL))
-      message += " (" + trimmed(detail) + ")";
-    if (sqlstate) message += " [SQLSTATE " + std::string(sqlstate) + "]";
-    throw DatabaseError(codeOf(sqlstate), message);
+    throw errorOf(result.get());
   }
 
   const std::string& prepare(const std::string& sql, int parameters) {
