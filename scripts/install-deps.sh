@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Switchboard needs to build; with --tests, also the peers
-# the integration tests start (a PostgreSQL server).
+# the integration and fault tests start (a PostgreSQL server, wrk).
 # Idempotent: installs only what is missing, and runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -15,7 +15,7 @@ packages=(
   clang-14 libclang-rt-14-dev llvm-14
 )
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(postgresql-15)
+  packages+=(postgresql-15 wrk)
 fi
 
 missing=()

@@ -11,11 +11,12 @@ jobs=$(nproc)
 bash scripts/build.sh build -DSWITCHBOARD_BUILD_TESTS=ON
 ctest --test-dir build --output-on-failure --timeout 900 -j "$jobs" --no-tests=error
 
-# The same tests again, everything built with AddressSanitizer and UndefinedBehaviorSanitizer:
-# a report aborts the process, so it fails the test that caused it.
+# The unit and integration tests again, everything built with AddressSanitizer and
+# UndefinedBehaviorSanitizer: a report aborts the process, so it fails the test that caused
+# it. The fault suite (timing and volume under load) runs on the optimised build only.
 bash scripts/build.sh build-asan -DSWITCHBOARD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DSWITCHBOARD_BUILD_TESTS=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure --timeout 900 -j "$jobs" --no-tests=error
+  ctest --test-dir build-asan --output-on-failure --timeout 900 -j "$jobs" --no-tests=error -LE fault
 
 # The expression, JSON<->XML and CSV parsers under libFuzzer for 60 s each (clang-14, build-fuzz/).
 bash scripts/fuzz.sh 60
