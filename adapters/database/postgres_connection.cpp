@@ -80,9 +80,11 @@ std::string trimmed(const char* text) {
 class PostgresConnection final : public Connection {
  public:
   explicit PostgresConnection(const DatabaseUrl& url) {
-    // The url's own settings override these defaults (expand_dbname).
-    const char* keywords[] = {"connect_timeout", "application_name", "dbname", nullptr};
-    const char* values[] = {"5", "switchboard", url.target.c_str(), nullptr};
+    // The url's own settings override these defaults (expand_dbname). GSSAPI encryption is
+    // off unless the url asks for it: trying it first costs every connection a Kerberos
+    // lookup where none is set up, which is nearly everywhere.
+    const char* keywords[] = {"connect_timeout", "application_name", "gssencmode", "dbname", nullptr};
+    const char* values[] = {"5", "switchboard", "disable", url.target.c_str(), nullptr};
     conn_ = PQconnectdbParams(keywords, values, 1);
     if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
       const std::string message = conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory";
