@@ -311,9 +311,10 @@ class BusTestCase(unittest.TestCase):
         self.peers.append(peer)
         return peer.start()
 
-    def start_bus(self, text, bus_options=None, **values):
-        """Writes `text` (dedented, formatted with port= and `values`) as the routes and starts a bus."""
-        routes = self.dir / "routes.yaml"
+    def start_bus(self, text, bus_options=None, routes_name="routes.yaml", **values):
+        """Writes `text` (dedented, formatted with port= and `values`) as the routes and starts a bus;
+        another `routes_name` lets several buses share the directory."""
+        routes = self.dir / routes_name
         routes.write_text(textwrap.dedent(text).format(port=self.port, **values))
         bus = Bus(routes, self.dir, args=["--drain-timeout", "2s"], env=NO_PROXY, **(bus_options or {}))
         ready = []

@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import textwrap
 import threading
 import time
 import unittest
@@ -16,8 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import harness
-from harness import Bus, visible_files, wait_for
-from peers import NO_PROXY, BusTestCase, curl
+from harness import visible_files, wait_for
+from peers import BusTestCase, curl
 from pgkit import PostgresServer, missing_binaries
 
 # Under AddressSanitizer the bus is several times slower: the volume tests run a fifth of
@@ -169,18 +168,6 @@ class DatabaseTestCase(BusTestCase):
             return SqliteDb(self.dir / "test.db")
         return PgDb(self.postgres())
 
-    def launch(self, text, routes_name="routes.yaml", **values):
-        """start_bus with a chosen routes file name, so several buses can share the directory."""
-        routes = self.dir / routes_name
-        routes.write_text(textwrap.dedent(text).format(port=self.port, **values))
-        bus = Bus(routes, self.dir, args=["--drain-timeout", "2s"], env=NO_PROXY)
-        ready = []
-        self.buses.append((bus, lambda: bool(ready)))
-        bus.start()
-        ready.append(True)
-        self.bus = bus
-        return bus
-
     def forget(self, bus):
         """A bus this test killed on purpose is not reported as dead by tearDown."""
         self.buses = [(b, s) for b, s in self.buses if b is not bus]
@@ -230,7 +217,7 @@ class PostgresInboundTest(DatabaseTestCase):
     """Delivery guarantees of the database inbound on PostgreSQL."""
 
     def start_orders_bus(self, pg, out="out", log="all.log", poll="250ms", queue=256, routes_name="routes.yaml"):
-        return self.launch(ORDERS_ROUTE, routes_name=routes_name, url=pg.url, out=out, log=log, poll=poll,
+        return self.start_bus(ORDERS_ROUTE, routes_name=routes_name, url=pg.url, out=out, log=log, poll=poll,
                            queue=queue)
 
     def assert_files_match_rows(self, pg, directory="out"):

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <thread>
 
+#include "adapters/scripted_intake.hpp"
 #include "component_options.hpp"
 #include "connection.hpp"
 #include "database_inbound.hpp"
@@ -18,6 +19,7 @@ using namespace switchboard;
 using namespace switchboard::adapters::database;
 using namespace std::chrono_literals;
 using switchboard::testing::optionsFor;
+using switchboard::testing::ScriptedIntake;
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 
@@ -46,47 +48,6 @@ Message jsonMessage(const std::string& body) {
   message.setBody(body, "application/json");
   return message;
 }
-
-/// An intake that answers each message with the outcome `decide` picks, from a thread of its own.
-class ScriptedIntake final : public Intake {
- public:
-  using Decide = std::function<Outcome::Kind(const Message&)>;
-  explicit ScriptedIntake(Decide decide) : decide_(std::move(decide)) {}
-  ~ScriptedIntake() override {
-    for (auto& t : threads_) t.join();
-  }
-  Message newMessage() override { return Message(newUuid()); }
-  Admission offer(Message message, Completion done) override {
-    deliver(std::move(message), std::move(done));
-    return Admission::Accepted;
-  }
-  bool deliver(Message message, Completion done) override {
-    std::lock_guard lock(mutex_);
-    const auto kind = decide_(message);
-    received_.push_back(message);
-    threads_.emplace_back([this, kind, done = std::move(done)] {
-      done(Outcome{kind, Status::ok(), std::nullopt});
-      std::lock_guard lock(mutex_);
-      ++completed_;
-      changed_.notify_all();
-    });
-    return true;
-  }
-  bool waitForRoom() override { return true; }
-  std::vector<Message> waitFor(std::size_t count) {
-    std::unique_lock lock(mutex_);
-    REQUIRE(changed_.wait_for(lock, 10s, [&] { return completed_ >= count; }));
-    return received_;
-  }
-
- private:
-  Decide decide_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<Message> received_;
-  std::vector<std::thread> threads_;
-  std::size_t completed_ = 0;
-};
 
 }  // namespace
 

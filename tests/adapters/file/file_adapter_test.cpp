@@ -6,6 +6,7 @@
 #include <mutex>
 #include <thread>
 
+#include "adapters/scripted_intake.hpp"
 #include "file_inbound.hpp"
 #include "file_outbound.hpp"
 #include "file_util.hpp"
@@ -14,6 +15,7 @@ using namespace switchboard;
 using namespace switchboard::adapters::file;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using switchboard::testing::ScriptedIntake;
 
 namespace {
 
@@ -36,45 +38,6 @@ std::string readText(const fs::path& path) {
   REQUIRE(readFile(path, text));
   return text;
 }
-
-/// An intake that answers every message with a fixed outcome from a thread of its own.
-class FakeIntake final : public Intake {
- public:
-  explicit FakeIntake(Outcome::Kind answer) : answer_(answer) {}
-  ~FakeIntake() override {
-    for (auto& t : threads_) t.join();
-  }
-  Message newMessage() override { return Message(newUuid()); }
-  Admission offer(Message message, Completion done) override {
-    deliver(std::move(message), std::move(done));
-    return Admission::Accepted;
-  }
-  bool deliver(Message message, Completion done) override {
-    std::lock_guard lock(mutex_);
-    received_.push_back(message);
-    threads_.emplace_back([this, done = std::move(done)] {
-      done(Outcome{answer_, Status::ok(), std::nullopt});
-      std::lock_guard lock(mutex_);
-      ++completed_;
-      changed_.notify_all();
-    });
-    return true;
-  }
-  bool waitForRoom() override { return true; }
-  std::vector<Message> waitFor(std::size_t count) {
-    std::unique_lock lock(mutex_);
-    REQUIRE(changed_.wait_for(lock, 5s, [&] { return completed_ >= count; }));
-    return received_;
-  }
-
- private:
-  Outcome::Kind answer_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<Message> received_;
-  std::vector<std::thread> threads_;
-  std::size_t completed_ = 0;
-};
 
 InboundOptions inboundOptions(const fs::path& dir) {
   InboundOptions o;
@@ -123,7 +86,7 @@ TEST_CASE("a delivered file is deleted, or moved to move_to, with file headers s
   auto options = inboundOptions(tmp.path / "in");
   const bool keep = GENERATE(false, true);
   if (keep) options.move_to = tmp.path / "archive";
-  FakeIntake intake(Outcome::Kind::Delivered);
+  ScriptedIntake intake(Outcome::Kind::Delivered);
   {
     FileInbound inbound(options);
     inbound.start(intake);
@@ -145,7 +108,7 @@ TEST_CASE("a delivered file is deleted, or moved to move_to, with file headers s
 TEST_CASE("a file that finally failed goes to move_failed", "[file]") {
   TempDir tmp;
   writeText(tmp.path / "in" / "bad.txt", "bad");
-  FakeIntake intake(Outcome::Kind::Failed);
+  ScriptedIntake intake(Outcome::Kind::Failed);
   FileInbound inbound(inboundOptions(tmp.path / "in"));
   inbound.start(intake);
   intake.waitFor(1);
@@ -159,7 +122,7 @@ TEST_CASE("files claimed by an instance that died are put back and delivered", "
   // What a killed instance leaves: an unlocked lock file and its claim directory.
   writeText(dir / ".processing" / "dead-instance.lock", "");
   writeText(dir / ".processing" / "dead-instance" / "orphan.txt", "orphan");
-  FakeIntake intake(Outcome::Kind::Delivered);
+  ScriptedIntake intake(Outcome::Kind::Delivered);
   FileInbound inbound(inboundOptions(dir));
   inbound.start(intake);
   const auto messages = intake.waitFor(1);
