@@ -2,15 +2,19 @@
 a blip, a changed route takes over its HTTP path with no failed request, new routes start and
 removed ones stop."""
 import signal
+import sys
 import textwrap
 import threading
 import time
 import unittest
 import urllib.error
 import urllib.request
+from pathlib import Path
 
-from harness import wait_for
-from peers import BusTestCase, HOST
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from harness import wait_for  # noqa: E402
+from peers import BusTestCase, HOST  # noqa: E402
 
 ROUTES = """
     routes:
