@@ -153,7 +153,8 @@ clk_tck=$(getconf CLK_TCK)
 declare -A R_RPS R_P50 R_P99 R_CPU R_RSS R_ERR R_NOTE
 
 run_wrk() {  # run_wrk OUTFILE DURATION URL
-    wrk -t"$threads" -c"$connections" -d"$2" --timeout 5s --latency -s "$lua_script" "$3" >"$1" 2>&1
+    BENCH_REPORT="$(dirname "${BASH_SOURCE[0]}")/report.lua" \
+        wrk -t"$threads" -c"$connections" -d"$2" --timeout 5s --latency -s "$lua_script" "$3" >"$1" 2>&1
 }
 
 measure() {  # measure KEY URL PID... (PIDs: the relay's processes; none for the baseline)

@@ -84,9 +84,7 @@ void appendJsonString(std::string& out, std::string_view text) {
 
 struct Clock {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
 };
 
 double cpuSeconds(long* maxrss_kib) {

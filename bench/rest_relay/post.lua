@@ -1,5 +1,5 @@
--- wrk script: POSTs a fixed ~1 KiB JSON order to the target and, when the run is done,
--- prints one machine-readable line (BENCH ...) with the counts and latency percentiles.
+-- wrk script: POSTs a fixed ~1 KiB JSON order to the target (bench/report.lua
+-- prints the summary).
 
 local items = {}
 for i = 1, 8 do
@@ -18,12 +18,4 @@ wrk.method = "POST"
 wrk.body = body
 wrk.headers["Content-Type"] = "application/json"
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    "BENCH requests=%d duration_us=%d p50_us=%d p99_us=%d status_errors=%d " ..
-    "connect=%d read=%d write=%d timeout=%d body_bytes=%d\n",
-    summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99),
-    e.status, e.connect, e.read, e.write, e.timeout, #body))
-end
+dofile(os.getenv("BENCH_REPORT"))
