@@ -2,9 +2,12 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 SOURCE_DIR = Path(os.environ.get("SWITCHBOARD_SOURCE_DIR", Path(__file__).resolve().parents[2]))
@@ -12,6 +15,15 @@ BIN = os.environ.get("SWITCHBOARD_BIN", str(SOURCE_DIR / "build" / "bin" / "swit
 TEST_PLUGINS = os.environ.get("SWITCHBOARD_TEST_PLUGINS", str(SOURCE_DIR / "build" / "tests" / "test-plugins"))
 BAD_PLUGINS = os.environ.get("SWITCHBOARD_BAD_PLUGINS", str(SOURCE_DIR / "build" / "tests" / "bad-plugins"))
 DUP_PLUGINS = os.environ.get("SWITCHBOARD_DUP_PLUGINS", str(SOURCE_DIR / "build" / "tests" / "dup-plugins"))
+
+HOST = "127.0.0.1"
+
+
+def free_port():
+    """A port that was free a moment ago (bound to port 0 and read back)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
 
 
 def wait_for(condition, timeout, interval=0.05, what="condition"):
@@ -50,6 +62,11 @@ class Bus:
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
         self.plugins = list(plugins)
+        # Each bus gets its own admin port, so tests run side by side.
+        self.admin_port = None
+        if "--admin" not in self.args:
+            self.admin_port = free_port()
+            self.args += ["--admin", f"{HOST}:{self.admin_port}"]
         self.process = None
         self.log_path = None
 
@@ -82,6 +99,22 @@ class Bus:
 
     def find(self, text):
         return [line for line in self.log_lines() if text in line.get("msg", "")]
+
+    def admin(self, path, method="GET", token=None, timeout=10):
+        """Calls the admin API; returns (status, body text)."""
+        request = urllib.request.Request(f"http://{HOST}:{self.admin_port}{path}", method=method,
+                                         data=b"" if method == "POST" else None)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def admin_json(self, path, method="GET", token=None):
+        status, body = self.admin(path, method, token)
+        return status, json.loads(body)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Sends `sig` and waits; returns (exit code, seconds taken)."""

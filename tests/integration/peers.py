@@ -11,16 +11,7 @@ import time
 import unittest
 from pathlib import Path
 
-from harness import Bus
-
-HOST = "127.0.0.1"
-
-
-def free_port():
-    """A port that was free a moment ago (bound to port 0 and read back)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+from harness import HOST, Bus, free_port  # noqa: F401 (re-exported for the tests)
 
 
 def closed_port():

@@ -2,15 +2,19 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 
 #include <boost/program_options.hpp>
 
+#include "admin/admin_api.hpp"
 #include "config/loader.hpp"
 #include "runtime/bus.hpp"
+#include "testing/route_cases.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -32,6 +36,7 @@ const char* kUsage =
     "commands:\n"
     "  run [PATH...]            run the routes in PATH (files or directories; default ./routes)\n"
     "  validate PATH...         check route files as a start would, start nothing\n"
+    "  test PATH... --cases FILE...  run route test cases in-process, outbound endpoints mocked\n"
     "  plugins [--describe NAME]  list plugins, or every option of one adapter or transform\n"
     "  version                  print the version\n"
     "\n"
@@ -48,7 +53,8 @@ fs::path binaryDirectory() {
 }
 
 /// Plugin directories in search order: --plugins, route files' `plugins:`,
-/// $SWITCHBOARD_PLUGIN_PATH, <prefix>/lib/switchboard/plugins, <binary dir>/plugins.
+/// $SWITCHBOARD_PLUGIN_PATH, the installed plugin directory (<prefix>/<libdir>/switchboard/plugins,
+/// found from the binary's own location), <binary dir>/plugins (a build tree).
 std::vector<fs::path> pluginSearchPath(const std::vector<std::string>& cli_dirs,
                                        const std::vector<fs::path>& file_dirs) {
   std::vector<fs::path> dirs(cli_dirs.begin(), cli_dirs.end());
@@ -60,7 +66,7 @@ std::vector<fs::path> pluginSearchPath(const std::vector<std::string>& cli_dirs,
     }
   }
   const auto bin = binaryDirectory();
-  dirs.push_back(bin.parent_path() / "lib" / "switchboard" / "plugins");
+  dirs.push_back(bin.parent_path() / SWITCHBOARD_PLUGIN_INSTALL_DIR);
   dirs.push_back(bin / "plugins");
   return dirs;
 }
@@ -148,6 +154,44 @@ int commandValidate(const std::vector<std::string>& args) {
   }
   std::cout << "ok: " << loaded.routes.size() << " route(s) in " << loaded.files << " file(s)\n";
   return kExitOk;
+}
+
+int commandTest(const std::vector<std::string>& args) {
+  po::options_description options("test options");
+  options.add_options()("plugins", po::value<std::vector<std::string>>(), "add a plugin directory (repeatable)")(
+      "cases", po::value<std::vector<std::string>>()->multitoken(), "case files (YAML, `cases:`)");
+  const auto vm = parse(args, options, "path", "usage: switchboard test PATH... --cases FILE...");
+  const auto paths = strings(vm, "path");
+  const auto case_files = strings(vm, "cases");
+  if (paths.empty()) throw UsageError("test needs the route files or directories the cases run against");
+  if (case_files.empty()) throw UsageError("test needs --cases FILE (one or more)");
+  Logger::instance().configure(LogLevel::Error, false);
+  Loaded loaded;
+  loadConfiguration(loaded, paths, strings(vm, "plugins"));
+  const std::vector<fs::path> files(case_files.begin(), case_files.end());
+  const auto cases = loadCases(files, loaded.routes, loaded.diagnostics);
+  if (!loaded.diagnostics.empty()) {
+    printDiagnostics(loaded.diagnostics);
+    return kExitInvalidConfig;
+  }
+  std::size_t passed = 0;
+  for (const auto& test : cases) {
+    const auto route = std::find_if(loaded.routes.begin(), loaded.routes.end(),
+                                    [&](const RouteConfig& config) { return config.id == test.route; });
+    const auto result = runCase(test, *route, *loaded.registry);
+    std::cout << (result.passed ? "PASS  " : "FAIL  ") << test.route << ": " << test.name << "\n";
+    for (const auto& failure : result.failures) {
+      // A failure's first line under the case, the lines of its diff or body further in.
+      std::istringstream lines(failure);
+      std::string line;
+      for (bool first = true; std::getline(lines, line); first = false) {
+        std::cout << (first ? "      " : "        ") << line << "\n";
+      }
+    }
+    if (result.passed) ++passed;
+  }
+  std::cout << passed << " passed, " << cases.size() - passed << " failed\n";
+  return passed == cases.size() ? kExitOk : kExitInvalidConfig;
 }
 
 void printSpec(const char* kind, const ComponentSpec& spec, const std::string& file) {
@@ -251,7 +295,9 @@ int commandRun(const std::vector<std::string>& args) {
       "log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error")(
       "log-format", po::value<std::string>()->default_value(""), "text|json (default: text on a terminal, else json)")(
       "drain-timeout", po::value<std::string>()->default_value("10s"),
-      "on SIGTERM/SIGINT, how long to let messages in flight finish");
+      "on SIGTERM/SIGINT, how long to let messages in flight finish")(
+      "admin", po::value<std::string>()->default_value("127.0.0.1:9090"),
+      "HOST:PORT of the admin API (health, metrics, routes, reload), or off");
   const auto vm = parse(args, options, "path", "usage: switchboard run [PATH...]");
   configureLogging(vm["log-level"].as<std::string>(), vm["log-format"].as<std::string>());
   std::chrono::milliseconds drain_timeout{};
@@ -264,6 +310,10 @@ int commandRun(const std::vector<std::string>& args) {
   auto paths = strings(vm, "path");
   if (paths.empty()) paths.push_back("routes");
   const auto plugin_dirs = strings(vm, "plugins");
+  const auto admin_listen = vm["admin"].as<std::string>();
+  if (admin_listen != "off" && admin_listen.find(':') == std::string::npos) {
+    throw UsageError("--admin must be HOST:PORT or off, not '" + admin_listen + "'");
+  }
 
   // Signals are taken by sigwait on this thread; block them before any other thread starts.
   const sigset_t signals = handledSignals();
@@ -277,38 +327,65 @@ int commandRun(const std::vector<std::string>& args) {
     printDiagnostics(loaded->diagnostics);
     return kExitInvalidConfig;
   }
+
+  // Reload (SIGHUP or POST /reload): the new configuration is built and checked first; only
+  // a valid one replaces the changed routes, and unchanged ones run on untouched.
+  std::mutex reload_mutex;
+  auto reload = [&](const char* cause) {
+    std::lock_guard lock(reload_mutex);
+    log(LogLevel::Info, std::string("reload requested (") + cause + ")");
+    auto next = std::make_unique<Loaded>();
+    loadConfiguration(*next, paths, plugin_dirs);
+    if (next->diagnostics.empty()) bus->reload(next->routes, *next->registry, next->diagnostics, drain_timeout);
+    ReloadResult result;
+    if (!next->diagnostics.empty()) {
+      for (const auto& d : next->diagnostics.items()) {
+        std::ostringstream text;
+        text << d;
+        result.errors.push_back(text.str());
+        log(LogLevel::Error, "reload rejected, the running routes are unchanged: " + text.str());
+      }
+      return result;
+    }
+    // Routes kept from before hold code of the plugins the old registry loaded: it stays.
+    retired.push_back(std::move(loaded));
+    loaded = std::move(next);
+    result.applied = true;
+    return result;
+  };
+
+  // The admin API answers before the routes start, so /ready says 503 until they are up.
+  std::unique_ptr<AdminApi> admin;
+  if (admin_listen != "off") {
+    AdminOptions admin_options;
+    admin_options.listen = admin_listen;
+    if (const char* token = std::getenv("SWITCHBOARD_ADMIN_TOKEN")) admin_options.token = token;
+    try {
+      admin = std::make_unique<AdminApi>(admin_options, *bus, [&] { return reload("POST /reload"); });
+    } catch (const std::exception& e) {
+      log(LogLevel::Error, std::string("admin API cannot start: ") + e.what());
+      return kExitRuntime;
+    }
+    log(LogLevel::Info, "admin API on http://" + admin_listen + " (/health, /ready, /metrics, /routes, /reload)");
+  }
   try {
     bus->start();
   } catch (const std::exception& e) {
     log(LogLevel::Error, e.what());
+    admin.reset();
     bus->stop(drain_timeout);
     return kExitRuntime;
   }
-  log(LogLevel::Info, "ready: " + std::to_string(bus->routes().size()) + " route(s) running", {{"version", kVersion}});
+  log(LogLevel::Info, "ready: " + std::to_string(bus->routeCount()) + " route(s) running", {{"version", kVersion}});
 
   for (;;) {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     if (signal_number != SIGHUP) break;
-    // Reload: the new configuration is built and checked first; only a valid one replaces
-    // the changed routes, and unchanged ones run on untouched.
-    log(LogLevel::Info, "reload requested (SIGHUP)");
-    auto next = std::make_unique<Loaded>();
-    loadConfiguration(*next, paths, plugin_dirs);
-    if (next->diagnostics.empty()) bus->reload(next->routes, *next->registry, next->diagnostics, drain_timeout);
-    if (!next->diagnostics.empty()) {
-      for (const auto& d : next->diagnostics.items()) {
-        std::ostringstream text;
-        text << d;
-        log(LogLevel::Error, "reload rejected, the running routes are unchanged: " + text.str());
-      }
-      continue;
-    }
-    // Routes kept from before hold code of the plugins the old registry loaded: it stays.
-    retired.push_back(std::move(loaded));
-    loaded = std::move(next);
+    reload("SIGHUP");
   }
 
+  admin.reset();  // no control action runs from here on
   log(LogLevel::Info, "stopping: intake closed, draining messages in flight");
   const auto left = bus->stop(drain_timeout);
   log(LogLevel::Info,
@@ -330,6 +407,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "run") return commandRun(args);
     if (command == "validate") return commandValidate(args);
+    if (command == "test") return commandTest(args);
     if (command == "plugins") return commandPlugins(args);
     if (command == "version" || command == "--version") {
       std::cout << "switchboard " << kVersion << " (plugin ABI " << SWITCHBOARD_ABI_MAJOR << "."

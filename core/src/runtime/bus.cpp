@@ -1,5 +1,6 @@
 #include "runtime/bus.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -30,6 +31,7 @@ Bus::~Bus() {
 }
 
 void Bus::start() {
+  std::lock_guard control(control_);
   for (std::size_t i = 0; i < routes_.size(); ++i) {
     try {
       routes_[i]->start();
@@ -39,9 +41,16 @@ void Bus::start() {
     }
     log(LogLevel::Info, routes_[i]->banner(), {{"route", routes_[i]->id()}});
   }
+  std::lock_guard lock(routes_lock_);
+  started_ = true;
 }
 
 std::size_t Bus::stop(std::chrono::milliseconds drain_timeout) {
+  std::lock_guard control(control_);
+  {
+    std::lock_guard lock(routes_lock_);
+    started_ = false;
+  }
   for (auto& route : routes_) route->stopIntake();
   const auto deadline = Scheduler::Clock::now() + drain_timeout;
   std::size_t left = 0;
@@ -58,6 +67,7 @@ std::size_t Bus::stop(std::chrono::milliseconds drain_timeout) {
 
 bool Bus::reload(const std::vector<RouteConfig>& routes, const Registry& registry, Diagnostics& diagnostics,
                  std::chrono::milliseconds drain_timeout) {
+  std::lock_guard control(control_);
   std::map<std::string, std::unique_ptr<Route>*> running;
   for (auto& route : routes_) running[route->id()] = &route;
 
@@ -103,19 +113,25 @@ bool Bus::reload(const std::vector<RouteConfig>& routes, const Registry& registr
     log(LogLevel::Info, slots[i].fresh->banner(), {{"route", routes[i].id}});
   }
 
-  // Drain and stop what retires; keep the rest in the order of the new configuration.
+  // Swap in the new set, keeping unchanged routes in the order of the new configuration;
+  // then drain and stop what retires.
   std::vector<std::unique_ptr<Route>> old;
-  for (std::size_t i = 0; i < routes.size(); ++i) {
-    auto it = running.find(routes[i].id);
-    if (it == running.end()) continue;
-    if (slots[i].fresh) {
-      old.push_back(std::move(*it->second));
-    } else {
-      slots[i].kept = std::move(*it->second);
+  {
+    std::lock_guard lock(routes_lock_);
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+      auto it = running.find(routes[i].id);
+      if (it == running.end()) continue;
+      if (slots[i].fresh) {
+        old.push_back(std::move(*it->second));
+      } else {
+        slots[i].kept = std::move(*it->second);
+      }
+      running.erase(it);
     }
-    running.erase(it);
+    for (auto& [id, route] : running) old.push_back(std::move(*route));
+    routes_.clear();
+    for (auto& slot : slots) routes_.push_back(slot.kept ? std::move(slot.kept) : std::move(slot.fresh));
   }
-  for (auto& [id, route] : running) old.push_back(std::move(*route));
   for (auto& route : old) route->stopIntake();
   const auto deadline = Scheduler::Clock::now() + drain_timeout;
   bool stuck = false;
@@ -132,13 +148,57 @@ bool Bus::reload(const std::vector<RouteConfig>& routes, const Registry& registr
     // A worker is stuck in a plugin call: its route must outlive it.
     for (auto& route : old) (void)route.release();
   }
-
-  routes_.clear();
-  for (auto& slot : slots) routes_.push_back(slot.kept ? std::move(slot.kept) : std::move(slot.fresh));
   log(LogLevel::Info, "reloaded: " + std::to_string(unchanged) + " unchanged, " +
                           std::to_string(routes.size() - unchanged) + " started, " + std::to_string(old.size()) +
                           " stopped");
   return true;
+}
+
+Bus::Control Bus::stopRoute(const std::string& id) {
+  std::lock_guard control(control_);
+  for (auto& route : routes_) {
+    if (route->id() != id) continue;
+    if (!route->running()) return Control::Unchanged;
+    route->stopIntake();
+    log(LogLevel::Info, "route stopped: intake closed, messages in flight go on", {{"route", id}});
+    return Control::Done;
+  }
+  return Control::NotFound;
+}
+
+Bus::Control Bus::startRoute(const std::string& id, std::string& error) {
+  std::lock_guard control(control_);
+  for (auto& route : routes_) {
+    if (route->id() != id) continue;
+    if (route->running()) return Control::Unchanged;
+    try {
+      route->restartIntake();
+    } catch (const std::exception& e) {
+      error = e.what();
+      log(LogLevel::Error, "route cannot start: " + error, {{"route", id}});
+      return Control::Failed;
+    }
+    log(LogLevel::Info, route->banner(), {{"route", id}});
+    return Control::Done;
+  }
+  return Control::NotFound;
+}
+
+bool Bus::ready() const {
+  std::lock_guard lock(routes_lock_);
+  return started_ && std::all_of(routes_.begin(), routes_.end(), [](const auto& route) { return route->running(); });
+}
+
+void Bus::withRoutes(const std::function<void(const std::vector<const Route*>&)>& visit) const {
+  std::lock_guard lock(routes_lock_);
+  std::vector<const Route*> routes;
+  for (const auto& route : routes_) routes.push_back(route.get());
+  visit(routes);
+}
+
+std::size_t Bus::routeCount() const {
+  std::lock_guard lock(routes_lock_);
+  return routes_.size();
 }
 
 }  // namespace switchboard::core

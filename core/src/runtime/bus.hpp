@@ -1,7 +1,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "runtime/route.hpp"
@@ -33,12 +35,25 @@ class Bus {
   bool reload(const std::vector<RouteConfig>& routes, const Registry& registry, Diagnostics& diagnostics,
               std::chrono::milliseconds drain_timeout);
 
-  const std::vector<std::unique_ptr<Route>>& routes() const noexcept { return routes_; }
+  /// The operator's stop and start of one route (the admin API): stop closes its intake and
+  /// leaves messages in flight to finish; start opens it again.
+  enum class Control { Done, Unchanged, NotFound, Failed };
+  Control stopRoute(const std::string& id);
+  Control startRoute(const std::string& id, std::string& error);
+
+  /// True once start() succeeded, while every route takes messages.
+  bool ready() const;
+  /// Calls `visit` with the routes, which no reload can replace meanwhile.
+  void withRoutes(const std::function<void(const std::vector<const Route*>&)>& visit) const;
+  std::size_t routeCount() const;
 
  private:
   Bus() = default;
   std::unique_ptr<Scheduler> scheduler_;
+  std::mutex control_;              // one start, stop, reload or route control at a time
+  mutable std::mutex routes_lock_;  // guards routes_ (the vector; the routes guard themselves)
   std::vector<std::unique_ptr<Route>> routes_;
+  bool started_ = false;
 };
 
 }  // namespace switchboard::core

@@ -50,4 +50,9 @@ CircuitBreaker::Clock::duration CircuitBreaker::untilProbe(Clock::time_point now
   return due > now ? due - now : Clock::duration::zero();
 }
 
+CircuitBreaker::State CircuitBreaker::state() const {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
 }  // namespace switchboard::core

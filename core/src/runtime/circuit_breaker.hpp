@@ -26,6 +26,7 @@ class CircuitBreaker {
   std::optional<State> record(bool failed, Clock::time_point now);
   /// How long until the next probe may go, while open.
   Clock::duration untilProbe(Clock::time_point now) const;
+  State state() const;
   const CircuitBreakerPolicy& policy() const noexcept { return policy_; }
 
  private:

@@ -13,10 +13,12 @@ struct Route::Flight {
   Message original;  // as it entered, for the dead letter endpoint (kept only when there is one)
   Completion done;
   Scheduler::Clock::time_point deadline;
-  std::size_t step = 0;            // the step to run next
-  std::size_t next = 0;            // the outbound endpoint to run next
-  int attempt = 0;                 // attempts made at `next`
-  std::optional<std::string> key;  // with `idempotent`: the item's key, once the message started
+  std::size_t step = 0;  // the step to run next
+  std::size_t next = 0;  // the outbound endpoint to run next
+  int attempt = 0;       // attempts made at `next`
+  Scheduler::Clock::time_point admitted_at;
+  Scheduler::Clock::time_point sent_at;  // the current attempt's start
+  std::optional<std::string> key;        // with `idempotent`: the item's key, once the message started
   std::optional<Message> reply;
   bool child = false;  // a split's child: it runs in its parent's slot and is not admitted itself
 };
@@ -75,32 +77,44 @@ Route::Route(const RouteConfig& config, Scheduler& scheduler) : config_(config),
 }
 
 std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& registry, Scheduler& scheduler,
-                                     Diagnostics& diagnostics) {
+                                     Diagnostics& diagnostics, const Substitutes* substitutes) {
   const auto before = diagnostics.size();
   std::unique_ptr<Route> route(new Route(config, scheduler));
   const Scope scope{config.id, config.timeout};
-  if (const auto* component = registry.inbound(config.from.component)) {
+  if (substitutes) {
+    route->inbound_ = substitutes->inbound();
+  } else if (const auto* component = registry.inbound(config.from.component)) {
     route->inbound_ = instantiate<InboundAdapter>(config.from, component->factory, scope, diagnostics);
   }
+  // An unknown component was reported by the loader; such a route is never built.
+  auto outbound = [&](const EndpointConfig& endpoint, const std::string& place) -> std::unique_ptr<OutboundAdapter> {
+    if (substitutes) return substitutes->outbound(endpoint, place);
+    const auto* component = registry.outbound(endpoint.component);
+    return component ? instantiate<OutboundAdapter>(endpoint, component->factory, scope, diagnostics) : nullptr;
+  };
+  using Role = EndpointMetrics::Role;
+  auto metrics = [](Role role, std::string id, const EndpointConfig& endpoint) {
+    return std::make_unique<EndpointMetrics>(role, std::move(id), endpoint);
+  };
+  auto indexed = [](const char* list, std::size_t index) { return list + ("[" + std::to_string(index) + "]"); };
+  route->inbound_metrics_ = metrics(Role::Inbound, "from", config.from);
   for (const auto& step : config.steps) {
     if (const auto* component = registry.transform(step.component)) {
-      route->steps_.push_back({step, instantiate<Transform>(step, component->factory, scope, diagnostics), nullptr});
+      route->steps_.push_back({step, instantiate<Transform>(step, component->factory, scope, diagnostics), nullptr,
+                               metrics(Role::Step, indexed("steps", route->steps_.size()), step)});
       route->splitters_.push_back(dynamic_cast<Splitter*>(route->steps_.back().instance.get()));
     }
   }
   for (const auto& target : config.to) {
-    if (const auto* component = registry.outbound(target.component)) {
-      route->to_.push_back(
-          {target, instantiate<OutboundAdapter>(target, component->factory, scope, diagnostics),
-           target.circuit_breaker ? std::make_unique<CircuitBreaker>(*target.circuit_breaker) : nullptr});
-    }
+    const auto place = indexed("to", route->to_.size());
+    route->to_.push_back({target, outbound(target, place),
+                          target.circuit_breaker ? std::make_unique<CircuitBreaker>(*target.circuit_breaker) : nullptr,
+                          metrics(Role::Outbound, place, target)});
   }
   if (config.dead_letter) {
-    if (const auto* component = registry.outbound(config.dead_letter->component)) {
-      route->dead_letter_.emplace(Endpoint<OutboundAdapter>{
-          *config.dead_letter,
-          instantiate<OutboundAdapter>(*config.dead_letter, component->factory, scope, diagnostics), nullptr});
-    }
+    route->dead_letter_.emplace(
+        Endpoint<OutboundAdapter>{*config.dead_letter, outbound(*config.dead_letter, "dead_letter"), nullptr,
+                                  metrics(Role::DeadLetter, "dead_letter", *config.dead_letter)});
   }
   if (config.idempotent) {
     try {
@@ -142,12 +156,29 @@ void Route::start() {
       inline_ ? std::min(config_.concurrency, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))
               : config_.concurrency;
   for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+  openIntake();
+}
+
+void Route::restartIntake() {
+  if (inbound_started_) return;
+  {
+    std::lock_guard lock(mutex_);
+    intake_open_ = true;
+  }
+  openIntake();
+}
+
+void Route::openIntake() {
   // HTTP endpoints the inbound registers belong to this route (a reload's handover).
   http::setRegistrant(config_.id);
   try {
     inbound_->start(*this);
   } catch (...) {
     http::setRegistrant({});
+    {
+      std::lock_guard lock(mutex_);
+      intake_open_ = false;
+    }
     throw;
   }
   http::setRegistrant({});
@@ -193,6 +224,27 @@ std::size_t Route::inFlight() const {
   return admitted_;
 }
 
+std::size_t Route::queued() const {
+  std::lock_guard lock(mutex_);
+  return waiting_.size();
+}
+
+std::vector<const EndpointMetrics*> Route::endpointMetrics() const {
+  std::vector<const EndpointMetrics*> all{inbound_metrics_.get()};
+  for (const auto& step : steps_) all.push_back(step.metrics.get());
+  for (const auto& target : to_) all.push_back(target.metrics.get());
+  if (dead_letter_) all.push_back(dead_letter_->metrics.get());
+  return all;
+}
+
+std::vector<std::pair<const EndpointMetrics*, CircuitBreaker::State>> Route::circuits() const {
+  std::vector<std::pair<const EndpointMetrics*, CircuitBreaker::State>> states;
+  for (const auto& target : to_) {
+    if (target.breaker) states.emplace_back(target.metrics.get(), target.breaker->state());
+  }
+  return states;
+}
+
 Message Route::newMessage() {
   return Message(newUuid());
 }
@@ -202,7 +254,8 @@ void Route::admit(Message message, Completion done, std::unique_lock<std::mutex>
   if (dead_letter_) flight->original = message;  // only the dead letter endpoint needs it
   flight->message = std::move(message);
   flight->done = std::move(done);
-  flight->deadline = Scheduler::Clock::now() + config_.timeout;
+  flight->admitted_at = Scheduler::Clock::now();
+  flight->deadline = flight->admitted_at + config_.timeout;
   ++admitted_;
   if (active_ >= static_cast<std::size_t>(config_.concurrency)) {
     waiting_.push_back(std::move(flight));
@@ -220,7 +273,10 @@ void Route::admit(Message message, Completion done, std::unique_lock<std::mutex>
 Intake::Admission Route::offer(Message message, Completion done) {
   std::unique_lock lock(mutex_);
   if (!intake_open_) return Admission::Closed;
-  if (admitted_ >= capacity_) return Admission::Full;
+  if (admitted_ >= capacity_) {
+    ++intake_metrics_.rejected;
+    return Admission::Full;
+  }
   admit(std::move(message), std::move(done), lock);
   return Admission::Accepted;
 }
@@ -293,7 +349,7 @@ void Route::workerLoop() {
 
 void Route::process(const std::shared_ptr<Flight>& flight) {
   Flight& f = *flight;
-  std::string where;
+  EndpointMetrics* at = inbound_metrics_.get();  // where a failure happens
   try {
     if (seen_ && !f.child && !f.key) {
       f.key = config_.idempotent->key.render(f.message);
@@ -309,7 +365,7 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
       auto& step = steps_[f.step];
       Splitter* splitter = splitters_[f.step];
       ++f.step;
-      where = step.config.label;
+      at = step.metrics.get();
       if (step.config.guard && !step.config.guard->test(f.message)) continue;
       if (splitter) {
         split(flight, splitter->split(f.message));
@@ -322,29 +378,32 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         return;
       }
       if (!status.isOk()) {
-        fail(flight, status, where);
+        at->countError(status.code());
+        fail(flight, status, *at);
         return;
       }
     }
     while (f.next < to_.size()) {
       auto& endpoint = to_[f.next];
-      where = endpoint.config.label;
+      at = endpoint.metrics.get();
       if (f.attempt == 0 && endpoint.config.guard && !endpoint.config.guard->test(f.message)) {
         ++f.next;
         continue;
       }
       if (Scheduler::Clock::now() >= f.deadline) {
+        at->countError(Status::Code::Timeout);
         fail(flight, Status::timeout("route timeout of " + std::to_string(config_.timeout.count()) + "ms exceeded"),
-             where);
+             *at);
         return;
       }
       if (f.attempt == 0 && f.key && !f.child && seen_->contains(config_.id, *f.key, static_cast<int>(f.next))) {
-        log(LogLevel::Info, "skipped '" + where + "': it took item '" + *f.key + "' before (idempotent)",
+        log(LogLevel::Info, "skipped '" + at->label + "': it took item '" + *f.key + "' before (idempotent)",
             {{"route", config_.id}, {"message", f.message.id()}});
         ++f.next;
         continue;
       }
       ++f.attempt;
+      f.sent_at = Scheduler::Clock::now();
       if (endpoint.breaker && !endpoint.breaker->allow(Scheduler::Clock::now())) {
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
             endpoint.breaker->untilProbe(Scheduler::Clock::now()));
@@ -361,18 +420,24 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
     log(LogLevel::Debug, "delivered", {{"route", config_.id}, {"message", f.reply ? f.reply->id() : f.message.id()}});
     finish(f, Outcome{Outcome::Kind::Delivered, Status::ok(), std::move(f.reply)});
   } catch (const MessageError& e) {
-    fail(flight, Status::badInput(e.what()), where);
+    at->countError(Status::Code::BadInput);
+    fail(flight, Status::badInput(e.what()), *at);
   } catch (const std::exception& e) {
-    fail(flight, Status::permanent(std::string("'") + where + "' threw: " + e.what()), where);
+    at->countError(Status::Code::Permanent);
+    fail(flight, Status::permanent("'" + at->label + "' threw: " + e.what()), *at);
   } catch (...) {
-    fail(flight, Status::permanent("'" + where + "' threw a non-standard exception"), where);
+    at->countError(Status::Code::Permanent);
+    fail(flight, Status::permanent("'" + at->label + "' threw a non-standard exception"), *at);
   }
 }
 
 bool Route::afterSend(const std::shared_ptr<Flight>& flight, const Status& status) {
   Flight& f = *flight;
-  const auto& where = to_[f.next].config.label;
+  auto& endpoint = to_[f.next];
+  const auto& where = endpoint.config.label;
+  endpoint.metrics->duration.observe(Scheduler::Clock::now() - f.sent_at);
   if (!status.isOk()) {
+    endpoint.metrics->countError(status.code());
     if (status.retryable() && f.attempt < config_.retry.attempts) {
       const double factor = std::pow(config_.retry.backoff, f.attempt - 1);
       const double base = std::min(static_cast<double>(config_.retry.delay.count()) * factor,
@@ -385,14 +450,16 @@ bool Route::afterSend(const std::shared_ptr<Flight>& flight, const Status& statu
             "attempt " + std::to_string(f.attempt) + " failed, retrying in " + std::to_string(delay.count()) +
                 "ms: " + status.message(),
             {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
+        ++endpoint.metrics->retries;
         releaseSlot(false);
         scheduler_.at(Scheduler::Clock::now() + delay, [this, flight] { activate(flight); });
         return false;
       }
     }
-    fail(flight, status, where);
+    fail(flight, status, *endpoint.metrics);
     return false;
   }
+  ++endpoint.metrics->ok;
   if (f.attempt > 1) {
     log(LogLevel::Info, "delivered after " + std::to_string(f.attempt) + " attempts",
         {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", where}});
@@ -437,9 +504,11 @@ void Route::resume(const std::shared_ptr<Flight>& flight, const Status& status) 
   }
 }
 
-void Route::fail(const std::shared_ptr<Flight>& flight, const Status& status, const std::string& endpoint) {
+void Route::fail(const std::shared_ptr<Flight>& flight, const Status& status, EndpointMetrics& at) {
   Flight& f = *flight;
+  const std::string& endpoint = at.label;
   const std::string attempts = std::to_string(std::max(f.attempt, 1));
+  ++at.failed;
   log(LogLevel::Warn, "failed (" + codeName(status.code()) + ") after " + attempts + " attempt(s): " + status.message(),
       {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", endpoint}});
   if (!dead_letter_) {
@@ -452,13 +521,17 @@ void Route::fail(const std::shared_ptr<Flight>& flight, const Status& status, co
   f.original.headers().set("error.attempts", attempts);
   f.original.headers().set("error.route", config_.id);
   for (const auto& [name, value] : status.details()) f.original.headers().set(name, value);
-  auto settle = [this, flight, status](const Status& letter_status) {
+  auto settle = [this, flight, status, &at](const Status& letter_status) {
     Flight& done = *flight;
     if (letter_status.isOk()) {
+      ++dead_letter_->metrics->ok;
+      ++at.dead_letters;
       log(LogLevel::Warn, "sent to the dead letter endpoint",
           {{"route", config_.id}, {"message", done.message.id()}, {"endpoint", dead_letter_->config.label}});
       finish(done, Outcome{Outcome::Kind::DeadLettered, status, std::nullopt});
     } else {
+      ++dead_letter_->metrics->failed;
+      dead_letter_->metrics->countError(letter_status.code());
       log(LogLevel::Error, "dead letter endpoint failed, message left unacknowledged: " + letter_status.message(),
           {{"route", config_.id}, {"message", done.message.id()}, {"endpoint", dead_letter_->config.label}});
       finish(done, Outcome{Outcome::Kind::Failed, status, std::nullopt});
@@ -537,6 +610,7 @@ void Route::childFinished(const std::shared_ptr<Split>& split, Outcome outcome) 
 }
 
 void Route::finish(Flight& flight, Outcome outcome) {
+  const auto outcome_kind = outcome.kind;
   if (flight.key && !flight.child && outcome.acknowledge()) {
     // Recorded before the inbound acknowledges: a crash in between redelivers an item
     // that is then skipped, never one that is lost.
@@ -549,7 +623,11 @@ void Route::finish(Flight& flight, Outcome outcome) {
     log(LogLevel::Error, std::string("inbound completion threw: ") + e.what(),
         {{"route", config_.id}, {"message", flight.message.id()}});
   }
-  if (!flight.child) releaseSlot(true);  // a child's slot is its parent's, which goes on
+  if (!flight.child) {
+    intake_metrics_.countOutcome(outcome_kind);
+    inbound_metrics_->duration.observe(Scheduler::Clock::now() - flight.admitted_at);
+    releaseSlot(true);
+  }  // a child's slot is its parent's, which goes on
 }
 
 }  // namespace switchboard::core

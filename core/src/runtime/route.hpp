@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "config/route_config.hpp"
 #include "plugin/registry.hpp"
 #include "runtime/circuit_breaker.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/seen_store.hpp"
 
@@ -22,9 +24,17 @@ namespace switchboard::core {
 /// ending at the dead letter endpoint; the inbound hears how each message ended.
 class Route final : public Intake {
  public:
+  /// Stand-ins for the route's adapters (`switchboard test` runs the real steps between a
+  /// case's input and mocked outbound endpoints).
+  struct Substitutes {
+    std::function<std::unique_ptr<InboundAdapter>()> inbound;
+    /// Called for each outbound endpoint and the dead letter endpoint, with its place (to[0], dead_letter).
+    std::function<std::unique_ptr<OutboundAdapter>(const EndpointConfig&, const std::string& place)> outbound;
+  };
+
   /// Constructs every adapter and transform of the route; reports what fails at its place.
   static std::unique_ptr<Route> create(const RouteConfig& config, const Registry& registry, Scheduler& scheduler,
-                                       Diagnostics& diagnostics);
+                                       Diagnostics& diagnostics, const Substitutes* substitutes = nullptr);
   ~Route() override;
 
   const std::string& id() const noexcept { return config_.id; }
@@ -34,13 +44,26 @@ class Route final : public Intake {
 
   /// Starts the workers, then the inbound. Throws std::runtime_error when the inbound cannot start.
   void start();
-  /// Stops the inbound and closes the intake: nothing new enters.
+  /// Stops the inbound and closes the intake: nothing new enters; messages in flight go on.
   void stopIntake();
+  /// Opens the intake again and restarts the inbound after stopIntake() (an operator's
+  /// stop and start). Throws std::runtime_error when the inbound cannot start.
+  void restartIntake();
+  /// Whether the inbound runs and the intake is open.
+  bool running() const noexcept { return inbound_started_.load(); }
   /// Waits until every admitted message finished, or `deadline`; true when none is left.
   bool drain(Scheduler::Clock::time_point deadline);
   /// Stops the workers. Call after drain; a worker stuck in a plugin call is left behind.
   void stopWorkers();
   std::size_t inFlight() const;
+  /// Messages waiting for a worker slot (the intake queue's depth).
+  std::size_t queued() const;
+
+  const IntakeMetrics& intakeMetrics() const noexcept { return intake_metrics_; }
+  /// Every endpoint's counters in route order: the inbound, the steps, `to`, the dead letter endpoint.
+  std::vector<const EndpointMetrics*> endpointMetrics() const;
+  /// The circuit breaker state of each outbound endpoint that has one.
+  std::vector<std::pair<const EndpointMetrics*, CircuitBreaker::State>> circuits() const;
 
   Message newMessage() override;
   Admission offer(Message message, Completion done) override;
@@ -53,10 +76,13 @@ class Route final : public Intake {
     EndpointConfig config;
     std::unique_ptr<T> instance;
     std::unique_ptr<CircuitBreaker> breaker;  // outbound endpoints with a circuit_breaker
+    std::unique_ptr<EndpointMetrics> metrics;
   };
   struct Flight;
 
   Route(const RouteConfig& config, Scheduler& scheduler);
+  /// Opens the intake and starts the inbound, its HTTP endpoints registered for this route.
+  void openIntake();
   void admit(Message message, Completion done, std::unique_lock<std::mutex>& lock);
   /// Gives a flight that holds a slot to the workers.
   void dispatch(std::shared_ptr<Flight> flight);
@@ -77,12 +103,15 @@ class Route final : public Intake {
   struct Split;
   void runChildren(const std::shared_ptr<Split>& split);
   void childFinished(const std::shared_ptr<Split>& split, Outcome outcome);
-  void fail(const std::shared_ptr<Flight>& flight, const Status& status, const std::string& endpoint);
+  /// Ends a message that failed at `endpoint` (a step or an outbound endpoint).
+  void fail(const std::shared_ptr<Flight>& flight, const Status& status, EndpointMetrics& endpoint);
   void finish(Flight& flight, Outcome outcome);
 
   RouteConfig config_;
   Scheduler& scheduler_;
   std::unique_ptr<InboundAdapter> inbound_;
+  std::unique_ptr<EndpointMetrics> inbound_metrics_;
+  IntakeMetrics intake_metrics_;
   std::vector<Endpoint<Transform>> steps_;
   std::vector<Splitter*> splitters_;  // per step: the splitter it is, or nullptr
   std::vector<Endpoint<OutboundAdapter>> to_;
@@ -101,7 +130,7 @@ class Route final : public Intake {
   bool intake_open_ = false;
   bool workers_stopping_ = false;
   std::vector<std::thread> workers_;
-  bool inbound_started_ = false;
+  std::atomic<bool> inbound_started_{false};
   bool inline_ = false;  // messages run on the inbound's event loop thread, never queued
 };
 
