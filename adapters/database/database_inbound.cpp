@@ -76,6 +76,7 @@ InboundOptions InboundOptions::from(const Options& options) {
   o.pool = poolOption(options);
   if (options.has("init")) o.init = options.string("init");
   o.route_timeout = options.scope().route_timeout;
+  o.route_id = options.scope().route_id;
   return o;
 }
 
@@ -107,7 +108,7 @@ void DatabaseInbound::start(Intake& intake) {
     connection.emplace(pool_->acquire(std::chrono::seconds(5)));
   } catch (const DatabaseError& e) {
     log(LogLevel::Warn, "database unavailable, polling will wait for it: " + std::string(e.what()),
-        {{"url", options_.url.redacted()}});
+        {{"route", options_.route_id}, {"url", options_.url.redacted()}});
   }
   if (connection) {
     try {
@@ -187,7 +188,8 @@ void DatabaseInbound::pollLoop() {
       prepare(*connection);
       more = pollOnce(*connection);
       if (unavailable) {
-        log(LogLevel::Info, "database available again", {{"url", options_.url.redacted()}});
+        log(LogLevel::Info, "database available again",
+            {{"route", options_.route_id}, {"url", options_.url.redacted()}});
         unavailable = false;
       }
       backoff = options_.poll;
@@ -196,7 +198,7 @@ void DatabaseInbound::pollLoop() {
         log(e.transient() ? LogLevel::Warn : LogLevel::Error,
             std::string(e.transient() ? "database unavailable" : "database poll failed") +
                 ", retrying with backoff: " + e.what(),
-            {{"url", options_.url.redacted()}});
+            {{"route", options_.route_id}, {"url", options_.url.redacted()}});
         unavailable = true;
       }
       if (!pause(backoff)) return;
@@ -249,7 +251,7 @@ bool DatabaseInbound::pollOnce(Connection& connection) {
     if (!state->finished.wait_for(lock, options_.route_timeout * 2 + std::chrono::seconds(5),
                                   [&] { return state->open == 0; })) {
       log(LogLevel::Error, "rows still in flight after twice the route timeout; they will be delivered again",
-          {{"url", options_.url.redacted()}});
+          {{"route", options_.route_id}, {"url", options_.url.redacted()}});
     }
   }
 
@@ -261,7 +263,8 @@ bool DatabaseInbound::pollOnce(Connection& connection) {
       try {
         acks.push_back(options_.ack->bind(delivered[i]));
       } catch (const MessageError& e) {
-        log(LogLevel::Error, "cannot acknowledge row: " + std::string(e.what()), {{"message", delivered[i].id()}});
+        log(LogLevel::Error, "cannot acknowledge row: " + std::string(e.what()),
+            {{"route", options_.route_id}, {"message", delivered[i].id()}});
       }
     }
   }
@@ -282,12 +285,12 @@ bool DatabaseInbound::pollOnce(Connection& connection) {
   } catch (const DatabaseError& e) {
     log(LogLevel::Error,
         "acknowledgement failed, " + std::to_string(count) + " row(s) will be delivered again: " + e.what(),
-        {{"url", options_.url.redacted()}});
+        {{"route", options_.route_id}, {"url", options_.url.redacted()}});
     throw;
   }
   if (count > 0) {
     log(LogLevel::Debug, "polled " + std::to_string(count) + " row(s), acknowledged " + std::to_string(acked),
-        {{"url", options_.url.redacted()}});
+        {{"route", options_.route_id}, {"url", options_.url.redacted()}});
   }
   // Rows that failed come back first at the next poll: wait a poll interval before that.
   return acked == count && count == options_.batch;

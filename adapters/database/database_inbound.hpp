@@ -13,6 +13,7 @@
 namespace switchboard::adapters::database {
 
 struct InboundOptions {
+  std::string route_id;  // for log lines
   DatabaseUrl url;
   SqlStatement query;
   std::chrono::milliseconds poll{1000};

@@ -35,6 +35,7 @@ ComponentSpec InboundOptions::spec() {
 
 InboundOptions InboundOptions::from(const Options& options) {
   InboundOptions o;
+  o.route_id = options.scope().route_id;
   o.dir = options.string("dir");
   if (o.dir.empty()) throw OptionError("dir", "dir must not be empty");
   o.pattern = options.string("pattern");
@@ -169,7 +170,8 @@ bool FileInbound::take(const fs::path& relative) {
 
   std::string body;
   if (!readFile(claimed, body)) {
-    log(LogLevel::Error, "cannot read claimed file, putting it back: " + errnoText(), {{"file", source.string()}});
+    log(LogLevel::Error, "cannot read claimed file, putting it back: " + errnoText(),
+        {{"route", options_.route_id}, {"file", source.string()}});
     ::rename(claimed.c_str(), source.c_str());
     return false;
   }
@@ -187,7 +189,7 @@ bool FileInbound::take(const fs::path& relative) {
     ::rename(claimed.c_str(), source.c_str());  // the route is closing: leave it for the next start
     return false;
   }
-  log(LogLevel::Debug, "picked up", {{"message", id}, {"file", source.string()}});
+  log(LogLevel::Debug, "picked up", {{"route", options_.route_id}, {"message", id}, {"file", source.string()}});
   return true;
 }
 
@@ -200,7 +202,8 @@ void FileInbound::complete(const fs::path& claimed, const fs::path& relative, co
   }
   if (!destination) {
     if (::unlink(claimed.c_str()) != 0) {
-      log(LogLevel::Error, "cannot delete delivered file: " + errnoText(), {{"file", claimed.string()}});
+      log(LogLevel::Error, "cannot delete delivered file: " + errnoText(),
+          {{"route", options_.route_id}, {"file", claimed.string()}});
     }
     return;
   }
@@ -208,7 +211,7 @@ void FileInbound::complete(const fs::path& claimed, const fs::path& relative, co
   fs::create_directories(destination->parent_path(), ec);
   if (::rename(claimed.c_str(), destination->c_str()) != 0) {
     log(LogLevel::Error, "cannot move file to " + destination->string() + ": " + errnoText(),
-        {{"file", claimed.string()}});
+        {{"route", options_.route_id}, {"file", claimed.string()}});
   }
 }
 
@@ -230,7 +233,8 @@ void FileInbound::recoverOrphans() {
         const auto target = options_.dir / file.lexically_relative(orphan_dir);
         fs::create_directories(target.parent_path(), ec);
         if (::rename(file.c_str(), target.c_str()) == 0) {
-          log(LogLevel::Warn, "recovered a file claimed by a stopped instance", {{"file", target.string()}});
+          log(LogLevel::Warn, "recovered a file claimed by a stopped instance",
+              {{"route", options_.route_id}, {"file", target.string()}});
         }
       }
       fs::remove_all(orphan_dir, ec);

@@ -14,6 +14,7 @@
 namespace switchboard::adapters::file {
 
 struct InboundOptions {
+  std::string route_id;  // for log lines
   std::filesystem::path dir;
   std::string pattern = "*";
   std::chrono::milliseconds poll{1000};
