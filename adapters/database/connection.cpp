@@ -6,15 +6,40 @@
 
 namespace switchboard::adapters::database {
 
-std::string DatabaseUrl::redacted() const {
-  if (dialect != Dialect::Postgres) return text;
-  // postgresql://user:password@host -> postgresql://user:***@host
+namespace {
+
+/// The url with its secrets masked: the password of `user:password@` and the value of a
+/// `password=` query parameter, whatever the scheme (a mistyped one included).
+std::string redactUrl(std::string text) {
   const auto scheme_end = text.find("://");
-  const auto at = text.find('@', scheme_end == std::string::npos ? 0 : scheme_end + 3);
-  if (scheme_end == std::string::npos || at == std::string::npos) return text;
-  const auto colon = text.find(':', scheme_end + 3);
-  if (colon == std::string::npos || colon > at) return text;
-  return text.substr(0, colon + 1) + "***" + text.substr(at);
+  if (scheme_end != std::string::npos) {
+    const auto authority = scheme_end + 3;
+    const auto at = text.find('@', authority);
+    const auto end = text.find_first_of("/?", authority);
+    const auto colon = text.find(':', authority);
+    if (at != std::string::npos && (end == std::string::npos || at < end) && colon < at) {
+      text = text.substr(0, colon + 1) + "***" + text.substr(at);
+    }
+  }
+  for (auto query = text.find('?'); query != std::string::npos;) {
+    const auto key = text.find("password=", query);
+    if (key == std::string::npos) break;
+    const auto value = key + 9;
+    if (text[key - 1] != '?' && text[key - 1] != '&') {
+      query = value;
+      continue;
+    }
+    const auto value_end = text.find('&', value);
+    text = text.substr(0, value) + "***" + (value_end == std::string::npos ? "" : text.substr(value_end));
+    query = value + 3;
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string DatabaseUrl::redacted() const {
+  return dialect == Dialect::Postgres ? redactUrl(text) : text;
 }
 
 DatabaseUrl DatabaseUrl::parse(std::string_view url) {
@@ -38,7 +63,7 @@ DatabaseUrl DatabaseUrl::parse(std::string_view url) {
     parsed.target = std::string(path);
     return parsed;
   }
-  throw std::invalid_argument("'" + parsed.text +
+  throw std::invalid_argument("'" + redactUrl(parsed.text) +
                               "' is not a database url: write sqlite:///path/file.db, sqlite::memory: or "
                               "postgresql://user:password@host:port/database");
 }

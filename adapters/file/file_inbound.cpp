@@ -76,11 +76,17 @@ void FileInbound::start(Intake& intake) {
   if (ec) throw std::runtime_error("cannot create " + options_.dir.string() + ": " + ec.message());
   fs::create_directories(processing_root_, ec);
   if (ec) throw std::runtime_error("cannot create " + processing_root_.string() + ": " + ec.message());
-  claim_dir_ = processing_root_ / newUuid();
-  const auto lock_path = claim_dir_.string() + ".lock";
-  lock_fd_ = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    throw std::runtime_error("cannot lock " + lock_path + ": " + errnoText());
+  // A restart (an operator's stop and start) keeps its claim directory: files claimed before
+  // the stop are still finishing there.
+  if (lock_fd_ < 0) {
+    claim_dir_ = processing_root_ / newUuid();
+    const auto lock_path = claim_dir_.string() + ".lock";
+    lock_fd_ = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (lock_fd_ >= 0) ::close(lock_fd_);
+      lock_fd_ = -1;
+      throw std::runtime_error("cannot lock " + lock_path + ": " + errnoText());
+    }
   }
   fs::create_directories(claim_dir_, ec);
   if (ec) throw std::runtime_error("cannot create " + claim_dir_.string() + ": " + ec.message());

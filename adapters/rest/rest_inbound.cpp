@@ -59,6 +59,11 @@ Auth Auth::from(const nlohmann::ordered_json& value) {
   }
   const std::string kind = value.begin().key();
   const auto& settings = value.begin().value();
+  if (!settings.is_object()) {
+    throw OptionError("auth", "auth." + kind +
+                                  " takes a map: basic: {users: {name: password}}, bearer: {tokens: [..]}, "
+                                  "api_key: {header: NAME, keys: [..]}");
+  }
   if (kind == "basic") {
     auth.kind = Kind::Basic;
     if (!settings.contains("users") || !settings["users"].is_object() || settings["users"].empty()) {

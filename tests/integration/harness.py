@@ -17,6 +17,8 @@ BAD_PLUGINS = os.environ.get("SWITCHBOARD_BAD_PLUGINS", str(SOURCE_DIR / "build"
 DUP_PLUGINS = os.environ.get("SWITCHBOARD_DUP_PLUGINS", str(SOURCE_DIR / "build" / "tests" / "dup-plugins"))
 
 HOST = "127.0.0.1"
+# The admin API is on loopback: never through a proxy named in the environment.
+ADMIN_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def free_port():
@@ -107,7 +109,7 @@ class Bus:
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with ADMIN_OPENER.open(request, timeout=timeout) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()

@@ -195,8 +195,11 @@ nlohmann::json routeDocument(const Route& route) {
     counters[std::string(outcomeName(static_cast<Outcome::Kind>(kind)))] = intake.outcomes[kind].load();
   }
   counters["rejected"] = intake.rejected.load();
-  counters["inflight"] = route.inFlight();
-  counters["queued"] = route.queued();
+  // As the gauges: in flight (running or waiting for a retry) and queued (waiting for a worker) apart.
+  const auto admitted = route.inFlight();
+  const auto queued = route.queued();
+  counters["inflight"] = admitted > queued ? admitted - queued : 0;
+  counters["queued"] = queued;
 
   std::map<const EndpointMetrics*, CircuitBreaker::State> circuits;
   for (const auto& [endpoint, state] : route.circuits()) circuits[endpoint] = state;

@@ -610,12 +610,16 @@ void Route::childFinished(const std::shared_ptr<Split>& split, Outcome outcome) 
 }
 
 void Route::finish(Flight& flight, Outcome outcome) {
-  const auto outcome_kind = outcome.kind;
   if (flight.key && !flight.child && outcome.acknowledge()) {
     // Recorded before the inbound acknowledges: a crash in between redelivers an item
     // that is then skipped, never one that is lost.
     seen_->record(config_.id, *flight.key, SeenStore::kDone);
     if (++items_done_ % 10'000 == 0) seen_->expire(config_.id, config_.idempotent->expire);
+  }
+  // Counted before the caller hears the answer, so a scrape after it sees this message.
+  if (!flight.child) {
+    intake_metrics_.countOutcome(outcome.kind);
+    inbound_metrics_->duration.observe(Scheduler::Clock::now() - flight.admitted_at);
   }
   try {
     if (flight.done) flight.done(std::move(outcome));
@@ -623,11 +627,7 @@ void Route::finish(Flight& flight, Outcome outcome) {
     log(LogLevel::Error, std::string("inbound completion threw: ") + e.what(),
         {{"route", config_.id}, {"message", flight.message.id()}});
   }
-  if (!flight.child) {
-    intake_metrics_.countOutcome(outcome_kind);
-    inbound_metrics_->duration.observe(Scheduler::Clock::now() - flight.admitted_at);
-    releaseSlot(true);
-  }  // a child's slot is its parent's, which goes on
+  if (!flight.child) releaseSlot(true);  // a child's slot is its parent's, which goes on
 }
 
 }  // namespace switchboard::core

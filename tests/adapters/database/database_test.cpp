@@ -123,6 +123,17 @@ TEST_CASE("urls name SQLite files, memory and PostgreSQL servers", "[database][u
   CHECK(pg.dialect == Dialect::Postgres);
   CHECK(pg.redacted() == "postgresql://bus:***@127.0.0.1:5432/app?sslmode=disable");
   CHECK(DatabaseUrl::parse("postgres://127.0.0.1/app").redacted() == "postgres://127.0.0.1/app");
+  CHECK(DatabaseUrl::parse("postgresql://bus@h/app?connect_timeout=2&password=pw&sslmode=disable").redacted() ==
+        "postgresql://bus@h/app?connect_timeout=2&password=***&sslmode=disable");
+  CHECK(DatabaseUrl::parse("postgresql://bus@h/app?password=pw").redacted() == "postgresql://bus@h/app?password=***");
+  CHECK(DatabaseUrl::parse("postgresql://h/app?old_password=x").redacted() == "postgresql://h/app?old_password=x");
+  try {
+    DatabaseUrl::parse("postgresq://bus:pw@h/app?password=pw2");
+    FAIL("a mistyped scheme is refused");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("pw") == std::string::npos);
+    CHECK_THAT(e.what(), Catch::Contains("postgresq://bus:***@h/app?password=***"));
+  }
   CHECK_THROWS_WITH(DatabaseUrl::parse("mysql://x"), Catch::Contains("not a database url"));
   CHECK_THROWS_AS(DatabaseUrl::parse("sqlite://"), std::invalid_argument);
 }
