@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Switchboard needs to build; with --tests, also the peers
-# the integration and fault tests start (a PostgreSQL server, wrk).
+# the integration and fault tests start (a PostgreSQL server, wrk) and dpkg-dev, whose
+# dpkg-shlibdeps computes the .deb's dependencies in the install test.
 # Idempotent: installs only what is missing, and runs `apt-get update` at most once.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ packages=(
   clang-14 libclang-rt-14-dev llvm-14
 )
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(postgresql-15 wrk)
+  packages+=(postgresql-15 wrk dpkg-dev)
 fi
 
 missing=()
