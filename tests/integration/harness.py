@@ -71,6 +71,7 @@ class Bus:
             self.args += ["--admin", f"{HOST}:{self.admin_port}"]
         self.process = None
         self.log_path = None
+        self.stopped = False  # by stop() or kill9(), not on its own
 
     def start(self, wait_ready=True):
         fd, self.log_path = tempfile.mkstemp(prefix="switchboard-", suffix=".log", dir=self.workdir)
@@ -122,6 +123,7 @@ class Bus:
         """Sends `sig` and waits; returns (exit code, seconds taken)."""
         if self.process is None or self.process.poll() is not None:
             return (self.process.returncode if self.process else None), 0.0
+        self.stopped = True
         started = time.monotonic()
         self.process.send_signal(sig)
         try:
@@ -133,6 +135,7 @@ class Bus:
         return self.process.returncode, time.monotonic() - started
 
     def kill9(self):
+        self.stopped = True
         self.process.kill()
         self.process.wait()
 

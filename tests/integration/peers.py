@@ -283,7 +283,7 @@ class BusTestCase(unittest.TestCase):
             for s in self.sockets:
                 s.close()
             for bus, started in self.buses:
-                if started() and bus.process.poll() is not None:
+                if started() and not bus.stopped and bus.process.poll() is not None:
                     problems.append(f"the bus died during the test ({bus.process.returncode}):\n"
                                     f"{bus.log_text()[-4000:]}")
                 try:

@@ -2,10 +2,13 @@
 //   flaky:   fails (transient) the first `fail_times` attempts of each message, then succeeds;
 //            appends "<message id> <attempt>" to <state_dir>/attempts.log for every attempt.
 //   explode: throws from send() when the body contains `marker`.
+//   hang:    blocks in send() for `seconds` when the body contains `marker` (a stuck call).
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "switchboard/plugin.hpp"
 
@@ -47,6 +50,20 @@ class Explode final : public OutboundAdapter {
   std::string marker_;
 };
 
+class Hang final : public OutboundAdapter {
+ public:
+  Hang(std::string marker, std::int64_t seconds) : marker_(std::move(marker)), seconds_(seconds) {}
+  Status send(Message& message) override {
+    if (message.body().find(marker_) != std::string::npos) std::this_thread::sleep_for(std::chrono::seconds(seconds_));
+    return Status::ok();
+  }
+  std::string describe() const override { return "hang"; }
+
+ private:
+  std::string marker_;
+  std::int64_t seconds_;
+};
+
 void registerTestkit(Registrar& registrar) {
   registrar.addOutbound(ComponentSpec{"flaky",
                                       "Fails the first attempts of each message.",
@@ -60,6 +77,13 @@ void registerTestkit(Registrar& registrar) {
                                       "Throws on messages whose body contains the marker.",
                                       {{"marker", OptionType::String, false, "BOOM", "text that makes send() throw"}}},
                         [](const Options& options) { return std::make_unique<Explode>(options.string("marker")); });
+  registrar.addOutbound(ComponentSpec{"hang",
+                                      "Blocks in send() on messages whose body contains the marker.",
+                                      {{"marker", OptionType::String, false, "HANG", "text that makes send() block"},
+                                       {"seconds", OptionType::Int, false, "3600", "how long send() blocks"}}},
+                        [](const Options& options) {
+                          return std::make_unique<Hang>(options.string("marker"), options.integer("seconds"));
+                        });
 }
 
 }  // namespace

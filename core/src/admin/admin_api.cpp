@@ -149,6 +149,14 @@ void writeExposition(Exposition& out) {
                   out.sample("switchboard_dead_letters_total", labels, e.dead_letters.load());
                 });
 
+  out.family("switchboard_abandoned_calls_total", "counter",
+             "Calls still running a second past their message's deadline: given up on, the message failed "
+             "with a timeout and the worker replaced.");
+  out.endpoints([](const EndpointMetrics& e) { return e.role != Role::Inbound; },
+                [&](const Route&, const EndpointMetrics& e, const std::string& labels) {
+                  out.sample("switchboard_abandoned_calls_total", labels, e.abandoned.load());
+                });
+
   out.family("switchboard_inflight", "gauge",
              "Messages admitted and not finished that are not waiting for a worker: running, or waiting for a "
              "retry.");
@@ -217,6 +225,7 @@ nlohmann::json routeDocument(const Route& route) {
     }
     if (e->role == Role::Outbound) entry["retries"] = e->retries.load();
     if (e->role != Role::DeadLetter) entry["dead_letters"] = e->dead_letters.load();
+    if (e->role != Role::Inbound) entry["abandoned"] = e->abandoned.load();
     if (auto it = circuits.find(e); it != circuits.end()) entry["circuit"] = circuitName(it->second);
     endpoints.push_back(std::move(entry));
   }

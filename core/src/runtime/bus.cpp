@@ -61,7 +61,11 @@ std::size_t Bus::stop(std::chrono::milliseconds drain_timeout) {
           {{"route", route->id()}});
     }
   }
-  for (auto& route : routes_) route->stopWorkers();
+  for (auto& route : routes_) {
+    route->stopWorkers();
+    // A call abandoned and still running uses its route: count it as left behind.
+    if (route->stuck()) ++left;
+  }
   return left;
 }
 
@@ -142,7 +146,10 @@ bool Bus::reload(const std::vector<RouteConfig>& routes, const Registry& registr
           {{"route", route->id()}});
     }
   }
-  for (auto& route : old) route->stopWorkers();
+  for (auto& route : old) {
+    route->stopWorkers();
+    stuck = stuck || route->stuck();
+  }
   http::setRetiring({});
   if (stuck) {
     // A worker is stuck in a plugin call: its route must outlive it.

@@ -22,7 +22,9 @@ class Bus {
   /// could not start, after stopping those already started.
   void start();
   /// Stops intake everywhere, then waits up to `drain_timeout` for messages in flight.
-  /// Returns the number of messages still in flight (left unacknowledged).
+  /// Returns the number of messages still in flight (left unacknowledged), plus one per
+  /// route with an abandoned call still running: then the process must end without
+  /// destroying the routes.
   std::size_t stop(std::chrono::milliseconds drain_timeout);
 
   /// Replaces the running configuration by `routes` route by route: a route whose

@@ -61,6 +61,8 @@ struct EndpointMetrics {
   std::atomic<std::uint64_t> retries{0};
   /// Messages that failed here and went to the dead letter endpoint.
   std::atomic<std::uint64_t> dead_letters{0};
+  /// Calls still running past their message's deadline, given up on (the message failed).
+  std::atomic<std::uint64_t> abandoned{0};
   /// Outbound: each attempt's call. The inbound: each message from admission to its end.
   Histogram duration;
 
@@ -68,7 +70,7 @@ struct EndpointMetrics {
 };
 
 /// The inbound's counters: how each admitted message ended, and messages refused because
-/// the intake queue was full (a 503, or a poll that waited).
+/// the intake queue was full (a 503; a polling inbound waits for room instead).
 struct IntakeMetrics {
   std::array<std::atomic<std::uint64_t>, 4> outcomes{};  ///< by Outcome::Kind
   std::atomic<std::uint64_t> rejected{0};

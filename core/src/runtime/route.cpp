@@ -21,6 +21,17 @@ struct Route::Flight {
   std::optional<std::string> key;        // with `idempotent`: the item's key, once the message started
   std::optional<Message> reply;
   bool child = false;  // a split's child: it runs in its parent's slot and is not admitted itself
+  std::atomic<EndpointMetrics*> at{nullptr};  // the step or endpoint being called
+  std::atomic<bool> abandoned{false};         // its call outlived the deadline; it ended without it
+  std::atomic<bool> finished{false};
+};
+
+/// A worker thread and the message it runs, for the watchdog (guarded by the route's mutex).
+struct Route::Worker {
+  std::thread thread;
+  std::shared_ptr<Flight> flight;
+  Scheduler::Clock::time_point abandon_at{};
+  bool abandoned = false;
 };
 
 /// The children of a split message, run one after another; the parent finishes with them.
@@ -37,6 +48,10 @@ struct Route::Split {
 };
 
 namespace {
+
+/// How long past its message's deadline a call may run before it is abandoned: adapters'
+/// own timeouts, which report better errors, come first.
+constexpr std::chrono::seconds kAbandonGrace{1};
 
 template <typename T, typename Factory>
 std::unique_ptr<T> instantiate(const EndpointConfig& endpoint, const Factory& factory, const Scope& scope,
@@ -155,7 +170,12 @@ void Route::start() {
   const int workers =
       inline_ ? std::min(config_.concurrency, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())))
               : config_.concurrency;
-  for (int i = 0; i < workers; ++i) workers_.emplace_back([this] { workerLoop(); });
+  {
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < workers; ++i) addWorker();
+  }
+  // Only calls on workers can hang a route; an event-driven route's endpoints never block.
+  if (!inline_) watchdog_ = std::thread([this] { watchdogLoop(); });
   openIntake();
 }
 
@@ -208,15 +228,75 @@ void Route::stopWorkers() {
     workers_stopping_ = true;
   }
   work_ready_.notify_all();
-  const bool drained = inFlight() == 0;
-  for (auto& worker : workers_) {
-    if (drained) {
-      worker.join();
-    } else {
-      worker.detach();  // it may be stuck in a plugin call; the process is about to end
+  watchdog_wake_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+  std::vector<std::unique_ptr<Worker>> workers;
+  {
+    std::lock_guard lock(mutex_);
+    const bool drained = admitted_ == 0;
+    for (auto& worker : workers_) {
+      if (worker->abandoned) {
+        (void)worker.release();  // its thread still uses it; detached when abandoned
+      } else if (!drained) {
+        worker->thread.detach();  // it may be stuck in a plugin call; the process is about to end
+        (void)worker.release();
+      } else {
+        workers.push_back(std::move(worker));
+      }
     }
+    workers_.clear();
   }
-  workers_.clear();
+  for (auto& worker : workers) worker->thread.join();
+}
+
+bool Route::stuck() const {
+  std::lock_guard lock(mutex_);
+  return abandoned_running_ > 0;
+}
+
+void Route::addWorker() {
+  auto worker = std::make_unique<Worker>();
+  Worker& me = *worker;
+  worker->thread = std::thread([this, &me] { workerLoop(me); });
+  workers_.push_back(std::move(worker));
+}
+
+void Route::watchdogLoop() {
+  std::unique_lock lock(mutex_);
+  while (!workers_stopping_) {
+    watchdog_wake_.wait_for(lock, std::chrono::milliseconds(200));
+    const auto now = Scheduler::Clock::now();
+    std::vector<std::shared_ptr<Flight>> abandoned;
+    const auto count = workers_.size();
+    for (std::size_t i = 0; i < count; ++i) {
+      Worker& worker = *workers_[i];
+      if (worker.abandoned || !worker.flight || now < worker.abandon_at) continue;
+      worker.abandoned = true;
+      ++abandoned_running_;
+      worker.thread.detach();
+      abandoned.push_back(std::move(worker.flight));
+      addWorker();  // the route keeps its concurrency
+    }
+    if (abandoned.empty()) continue;
+    lock.unlock();
+    for (const auto& flight : abandoned) {
+      Flight& f = *flight;
+      f.abandoned = true;
+      EndpointMetrics* at = f.at.load();
+      if (!at) at = inbound_metrics_.get();
+      ++at->abandoned;
+      const auto status =
+          Status::timeout("a call to '" + at->label + "' did not return within the route timeout of " +
+                          std::to_string(config_.timeout.count()) + "ms; it was abandoned and the message failed");
+      at->countError(Status::Code::Timeout);
+      ++at->failed;
+      log(LogLevel::Error, status.message(),
+          {{"route", config_.id}, {"message", f.message.id()}, {"endpoint", at->label}});
+      // Not to the dead letter endpoint: the abandoned call may still succeed.
+      finish(f, Outcome{Outcome::Kind::Failed, status, std::nullopt});
+    }
+    lock.lock();
+  }
 }
 
 std::size_t Route::inFlight() const {
@@ -333,7 +413,7 @@ void Route::releaseSlot(bool finished) {
   if (finished) room_.notify_all();
 }
 
-void Route::workerLoop() {
+void Route::workerLoop(Worker& me) {
   for (;;) {
     std::shared_ptr<Flight> flight;
     {
@@ -342,8 +422,17 @@ void Route::workerLoop() {
       if (ready_.empty()) return;  // stopping, and nothing left
       flight = std::move(ready_.front());
       ready_.pop_front();
+      me.flight = flight;
+      me.abandon_at = flight->deadline + kAbandonGrace;
     }
     process(flight);
+    std::lock_guard lock(mutex_);
+    me.flight.reset();
+    if (me.abandoned) {
+      // The call came back after all; a replacement took this worker's place.
+      --abandoned_running_;
+      return;
+    }
   }
 }
 
@@ -366,12 +455,14 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
       Splitter* splitter = splitters_[f.step];
       ++f.step;
       at = step.metrics.get();
+      f.at = at;
       if (step.config.guard && !step.config.guard->test(f.message)) continue;
       if (splitter) {
         split(flight, splitter->split(f.message));
         return;
       }
       const Status status = step.instance->apply(f.message);
+      if (f.abandoned) return;
       if (status.code() == Status::Code::Drop) {
         log(LogLevel::Debug, "message dropped by a filter", {{"route", config_.id}, {"message", f.message.id()}});
         finish(f, Outcome{Outcome::Kind::Filtered, Status::ok(), std::nullopt});
@@ -386,6 +477,7 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
     while (f.next < to_.size()) {
       auto& endpoint = to_[f.next];
       at = endpoint.metrics.get();
+      f.at = at;
       if (f.attempt == 0 && endpoint.config.guard && !endpoint.config.guard->test(f.message)) {
         ++f.next;
         continue;
@@ -403,7 +495,6 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         continue;
       }
       ++f.attempt;
-      f.sent_at = Scheduler::Clock::now();
       if (endpoint.breaker && !endpoint.breaker->allow(Scheduler::Clock::now())) {
         const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
             endpoint.breaker->untilProbe(Scheduler::Clock::now()));
@@ -413,6 +504,7 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
         return;
       }
       auto& instance = *endpoint.instance;
+      f.sent_at = Scheduler::Clock::now();
       if (instance.sendAsync(f.message, [this, flight](Status status) { resume(flight, status); })) return;
       if (!afterSend(flight, observe(endpoint, instance.send(f.message)))) return;
     }
@@ -420,12 +512,18 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
     log(LogLevel::Debug, "delivered", {{"route", config_.id}, {"message", f.reply ? f.reply->id() : f.message.id()}});
     finish(f, Outcome{Outcome::Kind::Delivered, Status::ok(), std::move(f.reply)});
   } catch (const MessageError& e) {
+    if (f.abandoned) return;
+    if (f.sent_at != Scheduler::Clock::time_point{}) at->duration.observe(Scheduler::Clock::now() - f.sent_at);
     at->countError(Status::Code::BadInput);
     fail(flight, Status::badInput(e.what()), *at);
   } catch (const std::exception& e) {
+    if (f.abandoned) return;
+    if (f.sent_at != Scheduler::Clock::time_point{}) at->duration.observe(Scheduler::Clock::now() - f.sent_at);
     at->countError(Status::Code::Permanent);
     fail(flight, Status::permanent("'" + at->label + "' threw: " + e.what()), *at);
   } catch (...) {
+    if (f.abandoned) return;
+    if (f.sent_at != Scheduler::Clock::time_point{}) at->duration.observe(Scheduler::Clock::now() - f.sent_at);
     at->countError(Status::Code::Permanent);
     fail(flight, Status::permanent("'" + at->label + "' threw a non-standard exception"), *at);
   }
@@ -433,9 +531,14 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
 
 bool Route::afterSend(const std::shared_ptr<Flight>& flight, const Status& status) {
   Flight& f = *flight;
+  if (f.abandoned) return false;  // it ended without this call
   auto& endpoint = to_[f.next];
   const auto& where = endpoint.config.label;
-  endpoint.metrics->duration.observe(Scheduler::Clock::now() - f.sent_at);
+  // Timed only when the call was made (not when an open circuit refused it).
+  if (f.sent_at != Scheduler::Clock::time_point{}) {
+    endpoint.metrics->duration.observe(Scheduler::Clock::now() - f.sent_at);
+    f.sent_at = {};
+  }
   if (!status.isOk()) {
     endpoint.metrics->countError(status.code());
     if (status.retryable() && f.attempt < config_.retry.attempts) {
@@ -610,6 +713,7 @@ void Route::childFinished(const std::shared_ptr<Split>& split, Outcome outcome) 
 }
 
 void Route::finish(Flight& flight, Outcome outcome) {
+  if (flight.finished.exchange(true)) return;  // abandoned, and its call came back later
   if (flight.key && !flight.child && outcome.acknowledge()) {
     // Recorded before the inbound acknowledges: a crash in between redelivers an item
     // that is then skipped, never one that is lost.

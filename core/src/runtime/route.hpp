@@ -55,6 +55,9 @@ class Route final : public Intake {
   bool drain(Scheduler::Clock::time_point deadline);
   /// Stops the workers. Call after drain; a worker stuck in a plugin call is left behind.
   void stopWorkers();
+  /// Whether a worker whose call was abandoned still runs it: the route must then outlive
+  /// it (it is left behind, never destroyed).
+  bool stuck() const;
   std::size_t inFlight() const;
   /// Messages waiting for a worker slot (the intake queue's depth).
   std::size_t queued() const;
@@ -79,6 +82,7 @@ class Route final : public Intake {
     std::unique_ptr<EndpointMetrics> metrics;
   };
   struct Flight;
+  struct Worker;
 
   Route(const RouteConfig& config, Scheduler& scheduler);
   /// Opens the intake and starts the inbound, its HTTP endpoints registered for this route.
@@ -90,7 +94,12 @@ class Route final : public Intake {
   void activate(std::shared_ptr<Flight> flight);
   /// Frees the slot of a flight that finished or waits for a retry, and fills it.
   void releaseSlot(bool finished);
-  void workerLoop();
+  void workerLoop(Worker& me);
+  /// Starts a worker thread; call with mutex_ held.
+  void addWorker();
+  /// Abandons calls that outlived their message's deadline by kAbandonGrace: the message
+  /// fails with a timeout, the worker is replaced, its thread left to return when it can.
+  void watchdogLoop();
   void process(const std::shared_ptr<Flight>& flight);
   /// Handles the result of the endpoint at `flight->next`; true when the message goes on.
   bool afterSend(const std::shared_ptr<Flight>& flight, const Status& status);
@@ -129,7 +138,10 @@ class Route final : public Intake {
   std::size_t capacity_ = 0;
   bool intake_open_ = false;
   bool workers_stopping_ = false;
-  std::vector<std::thread> workers_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::size_t abandoned_running_ = 0;  // abandoned workers whose call has not returned
+  std::thread watchdog_;
+  std::condition_variable watchdog_wake_;
   std::atomic<bool> inbound_started_{false};
   bool inline_ = false;  // messages run on the inbound's event loop thread, never queued
 };
