@@ -4,39 +4,9 @@
 
 #include <map>
 
+#include "switchboard/log.hpp"
+
 namespace switchboard::adapters::database {
-
-namespace {
-
-/// The url with its secrets masked: the password of `user:password@` and the value of a
-/// `password=` query parameter, whatever the scheme (a mistyped one included).
-std::string redactUrl(std::string text) {
-  const auto scheme_end = text.find("://");
-  if (scheme_end != std::string::npos) {
-    const auto authority = scheme_end + 3;
-    const auto at = text.find('@', authority);
-    const auto end = text.find_first_of("/?", authority);
-    const auto colon = text.find(':', authority);
-    if (at != std::string::npos && (end == std::string::npos || at < end) && colon < at) {
-      text = text.substr(0, colon + 1) + "***" + text.substr(at);
-    }
-  }
-  for (auto query = text.find('?'); query != std::string::npos;) {
-    const auto key = text.find("password=", query);
-    if (key == std::string::npos) break;
-    const auto value = key + 9;
-    if (text[key - 1] != '?' && text[key - 1] != '&') {
-      query = value;
-      continue;
-    }
-    const auto value_end = text.find('&', value);
-    text = text.substr(0, value) + "***" + (value_end == std::string::npos ? "" : text.substr(value_end));
-    query = value + 3;
-  }
-  return text;
-}
-
-}  // namespace
 
 std::string DatabaseUrl::redacted() const {
   return dialect == Dialect::Postgres ? redactUrl(text) : text;

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "curl_multi.hpp"
+#include "switchboard/log.hpp"
 
 namespace switchboard::adapters::rest {
 
@@ -58,7 +59,7 @@ Status statusFor(long http_status, const std::string& what) {
 }
 
 Status transportStatus(const ClientRequest& request, const ClientResponse& response) {
-  const std::string text = request.method + " " + request.url + " failed: " +
+  const std::string text = request.method + " " + redactUrl(request.url) + " failed: " +
                            (response.error.empty() ? curl_easy_strerror(response.result) : response.error);
   if (response.result == CURLE_OPERATION_TIMEDOUT) return Status::timeout(text);
   // A URL that cannot work is this message's fault; everything else (refused, reset, an

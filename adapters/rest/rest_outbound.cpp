@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "switchboard/log.hpp"
+
 namespace switchboard::adapters::rest {
 
 ComponentSpec OutboundOptions::spec() {
@@ -103,12 +105,12 @@ ClientRequest formatRequest(const OutboundOptions& options, const Message& messa
 }
 
 std::string RestOutbound::describe() const {
-  return "rest " + options_.method + " " + options_.url.text();
+  return "rest " + options_.method + " " + redactUrl(options_.url.text());
 }
 
 Status RestOutbound::complete(const ClientRequest& request, ClientResponse& response, Message& message) const {
   if (response.result != CURLE_OK) return transportStatus(request, response);
-  const std::string what = request.method + " " + request.url;
+  const std::string what = request.method + " " + redactUrl(request.url);
   Status status = statusFor(response.status, what);
   if (!status.isOk()) return status.withMessage(status.message() + ": " + response.body.substr(0, 200));
   // The response becomes the message: status, headers and body; the id stays.

@@ -1,5 +1,7 @@
 #include "soap_outbound.hpp"
 
+#include "switchboard/log.hpp"
+
 namespace switchboard::adapters::soap {
 
 ComponentSpec OutboundOptions::spec() {
@@ -77,7 +79,7 @@ rest::ClientRequest formatRequest(const OutboundOptions& options, const Message&
 Status SoapOutbound::complete(const rest::ClientRequest& request, rest::ClientResponse& response,
                               Message& message) const {
   if (response.result != CURLE_OK) return rest::transportStatus(request, response);
-  const std::string what = "SOAP call to " + request.url;
+  const std::string what = "SOAP call to " + redactUrl(request.url);
   // A one-way operation answers 202 (or 204) without an envelope: done, the message stays.
   if ((response.status == 202 || response.status == 204) && response.body.empty()) {
     message.headers().set("http.status", std::to_string(response.status));
@@ -95,7 +97,8 @@ Status SoapOutbound::complete(const rest::ClientRequest& request, rest::ClientRe
   if (envelope.fault) {
     const auto colon = envelope.fault_code.find(':');
     const std::string code = colon == std::string::npos ? envelope.fault_code : envelope.fault_code.substr(colon + 1);
-    const std::string text = envelope.fault_code + " fault from " + request.url + ": " + envelope.fault_string;
+    const std::string text =
+        envelope.fault_code + " fault from " + redactUrl(request.url) + ": " + envelope.fault_string;
     // Server/Receiver: the service failed and may not next time; anything else refuses the message.
     auto status = code == "Server" || code == "Receiver" ? Status::transient(text) : Status::permanent(text);
     return std::move(status)

@@ -6,6 +6,7 @@
 
 #include "http_client.hpp"
 #include "soap_envelope.hpp"
+#include "switchboard/log.hpp"
 #include "switchboard/plugin.hpp"
 
 namespace switchboard::adapters::soap {
@@ -34,7 +35,7 @@ class SoapOutbound final : public OutboundAdapter {
   Status send(Message& message) override;
   bool sendAsync(Message& message, Done done) override;
   bool blocks() const override { return false; }
-  std::string describe() const override { return "soap " + options_.url.text(); }
+  std::string describe() const override { return "soap " + redactUrl(options_.url.text()); }
 
  private:
   Status complete(const rest::ClientRequest& request, rest::ClientResponse& response, Message& message) const;

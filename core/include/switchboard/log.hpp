@@ -3,6 +3,7 @@
 #include <atomic>
 #include <initializer_list>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace switchboard {
@@ -34,6 +35,10 @@ class Logger {
   std::atomic<int> level_{static_cast<int>(LogLevel::Info)};
   std::atomic<bool> json_{false};
 };
+
+/// `url` with its secrets masked, for log lines, banners and error texts: the password of
+/// `user:password@` and the value of a `password=` query parameter become `***`.
+std::string redactUrl(std::string url);
 
 inline void log(LogLevel level, std::string_view text, std::initializer_list<LogField> fields = {}) {
   Logger& logger = Logger::instance();

@@ -23,6 +23,19 @@ std::string timestampUtc() {
   const auto length = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
   return std::string(buffer, length) + '.' + std::to_string(1000 + millis).substr(1) + 'Z';
 }
+/// Text lines stay one line each: line breaks inside a value (a database's multi-line
+/// error, an endpoint name) are written as \n and \r.
+void appendOneLine(std::string& line, std::string_view value) {
+  for (const char c : value) {
+    if (c == '\n') {
+      line += "\\n";
+    } else if (c == '\r') {
+      line += "\\r";
+    } else {
+      line += c;
+    }
+  }
+}
 }  // namespace
 
 std::optional<LogLevel> parseLogLevel(std::string_view text) noexcept {
@@ -62,10 +75,10 @@ void Logger::write(LogLevel level, std::string_view text, std::initializer_list<
       line += ' ';
       line += field.key;
       line += '=';
-      line += field.value;
+      appendOneLine(line, field.value);
     }
     line += ' ';
-    line += text;
+    appendOneLine(line, text);
   }
   line += '\n';
   // One write per line keeps lines whole when several threads log at once.
@@ -75,6 +88,32 @@ void Logger::write(LogLevel level, std::string_view text, std::initializer_list<
     if (n <= 0) break;
     written += static_cast<std::size_t>(n);
   }
+}
+
+std::string redactUrl(std::string text) {
+  const auto scheme_end = text.find("://");
+  if (scheme_end != std::string::npos) {
+    const auto authority = scheme_end + 3;
+    const auto at = text.find('@', authority);
+    const auto end = text.find_first_of("/?", authority);
+    const auto colon = text.find(':', authority);
+    if (at != std::string::npos && (end == std::string::npos || at < end) && colon < at) {
+      text = text.substr(0, colon + 1) + "***" + text.substr(at);
+    }
+  }
+  for (auto query = text.find('?'); query != std::string::npos;) {
+    const auto key = text.find("password=", query);
+    if (key == std::string::npos) break;
+    const auto value = key + 9;
+    if (text[key - 1] != '?' && text[key - 1] != '&') {
+      query = value;
+      continue;
+    }
+    const auto value_end = text.find('&', value);
+    text = text.substr(0, value) + "***" + (value_end == std::string::npos ? "" : text.substr(value_end));
+    query = value + 3;
+  }
+  return text;
 }
 
 }  // namespace switchboard

@@ -495,7 +495,12 @@ CaseResult runCase(const RouteCase& test, const RouteConfig& route, const Regist
     result.failures.push_back(line);
   }
   for (const auto& expectation : test.expect) {
-    const auto place = placesSelected(route, expectation.endpoint).front();
+    const auto places = placesSelected(route, expectation.endpoint);
+    if (places.empty()) {
+      result.failures.push_back("route '" + route.id + "' has no endpoint '" + expectation.endpoint + "'");
+      continue;
+    }
+    const auto& place = places.front();
     const auto received = recorder.received(place);
     const bool by_place = expectation.endpoint == place || place == "to[" + expectation.endpoint + "]";
     const std::string what = place + (by_place ? "" : " (" + expectation.endpoint + ")");
