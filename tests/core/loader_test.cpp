@@ -10,9 +10,11 @@
 
 #include "config/loader.hpp"
 #include "runtime/route.hpp"
+#include "temp_files.hpp"
 
 using namespace switchboard;
 using namespace switchboard::core;
+using switchboard::testing::TempFiles;
 
 namespace {
 
@@ -88,27 +90,6 @@ struct TestRegistry {
           options.expression("");
           return std::make_unique<NullTransform>();
         });
-  }
-};
-
-/// A route file in a fresh temporary directory, removed with it.
-struct TempFiles {
-  std::filesystem::path dir;
-
-  TempFiles() {
-    auto pattern = (std::filesystem::temp_directory_path() / "sb-loader-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    dir = pattern;
-  }
-  ~TempFiles() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-  std::filesystem::path write(const std::string& name, const std::string& text) const {
-    const auto path = dir / name;
-    std::filesystem::create_directories(path.parent_path());
-    std::ofstream(path) << text;
-    return path;
   }
 };
 
