@@ -31,7 +31,14 @@ done
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 
-if [ ${#missing[@]} -eq 0 ]; then
+# promtool checks the admin API's /metrics in the tests. Only the tool is taken from Debian's
+# prometheus package: installing the package would also start a Prometheus server.
+want_promtool=0
+if [ "${1:-}" = "--tests" ] && ! command -v promtool >/dev/null; then
+  want_promtool=1
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ $want_promtool -eq 0 ]; then
   exit 0
 fi
 
@@ -40,7 +47,19 @@ if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
   sudo="sudo"
 fi
-echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ $want_promtool -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing promtool (from the prometheus package) into /usr/local/bin"
+download=$(mktemp -d)
+trap 'rm -rf "$download"' EXIT
+chmod 755 "$download"  # apt's download user writes there
+(cd "$download" && apt-get download -q prometheus)
+dpkg-deb --fsys-tarfile "$download"/prometheus_*.deb | $sudo tar -x -C /usr/local/bin --strip-components=3 ./usr/bin/promtool
+promtool --version | head -1

@@ -24,6 +24,32 @@ class ExamplesTest(unittest.TestCase):
                                     timeout=30)
             self.assertEqual(result.returncode, 0, f"{target}: {result.stderr}")
 
+    def test_a_wrong_expectation_fails_with_a_diff(self):
+        """`switchboard test` on the quickstart with one right and one wrong case: exit 1, the
+        wrong one shows expected and actual lines, and the summary counts both."""
+        quickstart = SOURCE_DIR / "examples" / "quickstart"
+        with tempfile.TemporaryDirectory(prefix="sb-cases-") as tmp:
+            cases = Path(tmp) / "cases.yaml"
+            cases.write_text(
+                "cases:\n"
+                "  - name: right\n"
+                "    route: order-ledger\n"
+                "    input: { body: { id: 7, amount: 99.5, source: a.json } }\n"
+                "    expect: [ { endpoint: 0, body_json: { id: 7, amount: 99.5, source: a.json } } ]\n"
+                "  - name: wrong amount\n"
+                "    route: order-ledger\n"
+                "    input: { body: { id: 7, amount: 99.5, source: a.json } }\n"
+                "    expect: [ { endpoint: 0, body_json: { id: 7, amount: 100, source: a.json } } ]\n")
+            result = subprocess.run([BIN, "test", "routes.yaml", "--cases", str(cases)], cwd=quickstart,
+                                    capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn("PASS  order-ledger: right", result.stdout)
+        self.assertIn("FAIL  order-ledger: wrong amount", result.stdout)
+        self.assertIn("to[0] body differs as JSON:", result.stdout)
+        self.assertIn('-   "amount": 100,', result.stdout)
+        self.assertIn('+   "amount": 99.5,', result.stdout)
+        self.assertTrue(result.stdout.rstrip().endswith("1 passed, 1 failed"), result.stdout)
+
     def test_quickstart(self):
         with tempfile.TemporaryDirectory(prefix="sb-quickstart-") as tmp:
             work = Path(tmp)
