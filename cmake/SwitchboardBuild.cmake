@@ -27,26 +27,6 @@ if(SWITCHBOARD_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
-# switchboard_add_plugin(NAME SOURCES ... [LIBS ...] [OUTPUT_DIRECTORY DIR] [NO_INSTALL])
-# Builds libswitchboard-NAME.so beside the binary (bin/plugins, or OUTPUT_DIRECTORY) and
-# installs it into lib/switchboard/plugins. Only the entry point is exported.
-function(switchboard_add_plugin name)
-  cmake_parse_arguments(PLUGIN "NO_INSTALL" "OUTPUT_DIRECTORY" "SOURCES;LIBS" ${ARGN})
-  if(NOT PLUGIN_OUTPUT_DIRECTORY)
-    set(PLUGIN_OUTPUT_DIRECTORY ${SWITCHBOARD_PLUGIN_OUTPUT_DIR})
-  endif()
-  set(target switchboard-${name})
-  add_library(${target} MODULE ${PLUGIN_SOURCES})
-  target_link_libraries(${target} PRIVATE switchboard::core ${PLUGIN_LIBS})
-  set_target_properties(${target} PROPERTIES
-    PREFIX "lib"
-    OUTPUT_NAME "switchboard-${name}"
-    LIBRARY_OUTPUT_DIRECTORY ${PLUGIN_OUTPUT_DIRECTORY}
-    CXX_VISIBILITY_PRESET hidden
-    VISIBILITY_INLINES_HIDDEN ON
-    INSTALL_RPATH "$ORIGIN/../..")
-  switchboard_warnings(${target})
-  if(NOT PLUGIN_NO_INSTALL)
-    install(TARGETS ${target} LIBRARY DESTINATION ${SWITCHBOARD_PLUGIN_INSTALL_DIR})
-  endif()
-endfunction()
+# switchboard_add_plugin() is the SDK's: the same function builds the built-in plugins and,
+# installed with the CMake package, plugins out of tree.
+include(${CMAKE_CURRENT_LIST_DIR}/SwitchboardPlugin.cmake)

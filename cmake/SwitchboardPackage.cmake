@@ -2,13 +2,15 @@
 # and the Debian package CPack builds from it: `cpack -G DEB` in the build directory.
 
 # Examples, without what running one in place leaves behind (its data directories and
-# databases, the file adapter's dot files); an example named outbox stays.
+# databases, the file adapter's dot files, an example plugin's build directory); an example
+# named outbox stays.
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DATADIR}/switchboard/examples
   PATTERN ".*" EXCLUDE
   PATTERN "__pycache__" EXCLUDE
   PATTERN "*.db" EXCLUDE
   PATTERN "*.db-*" EXCLUDE
-  REGEX "/examples/[^/]+/(inbox|archive|outbox|dead|ledger|answered)$" EXCLUDE)
+  REGEX "/examples/[^/]+/(inbox|archive|outbox|dead|ledger|answered)$" EXCLUDE
+  REGEX "/examples/plugins/[^/]+/build$" EXCLUDE)
 
 file(GLOB switchboard_docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES README.md LICENSE ${switchboard_docs} DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/switchboard)

@@ -117,8 +117,8 @@ std::string failures(const CaseResult& result) {
 // --- loadCases ---------------------------------------------------------------------------
 
 TEST_CASE("cases: a case file is read into cases", "[cases]") {
-  Cases c;
-  const auto cases = c.load(R"(cases:
+  // One file, its third expectation naming first an endpoint orders lacks, then one it has.
+  const std::string file = R"(cases:
   - name: first
     route: orders
     input:
@@ -133,7 +133,7 @@ TEST_CASE("cases: a case file is read into cases", "[cases]") {
         body_contains: A-1
       - endpoint: "1"
         received: false
-      - endpoint: sink-free
+      - endpoint: THIRD
         message: 2
         count: 3
         body_json: '{"a": [1, 2]}'
@@ -143,37 +143,19 @@ TEST_CASE("cases: a case file is read into cases", "[cases]") {
       body: accepted
   - name: second
     route: notes
-)");
+)";
+  auto with_third = [&](const std::string& endpoint) {
+    auto text = file;
+    text.replace(text.find("THIRD"), 5, endpoint);
+    return text;
+  };
+  Cases c;
+  const auto cases = c.load(with_third("sink-free"));
   // "sink-free" names no endpoint of orders: reported (and `switchboard test` runs nothing).
   CHECK_THAT(c.only(), Catch::Contains("has no endpoint 'sink-free'"));
   CHECK(cases.size() == 2);
 
-  const auto fixed = c.load(R"(cases:
-  - name: first
-    route: orders
-    input:
-      headers: { Content-Type: application/json }
-      body: { id: A-1, total: 20, tags: [a, "2"], ok: true, none: null }
-    mock:
-      billing: { status: 201, headers: { X-Ref: r-1 }, body: accepted }
-      dead_letter: { error: disk full }
-    expect:
-      - endpoint: billing
-        headers: { X-Order: A-1 }
-        body_contains: A-1
-      - endpoint: "1"
-        received: false
-      - endpoint: dead_letter
-        message: 2
-        count: 3
-        body_json: '{"a": [1, 2]}'
-    outcome: delivered
-    reply:
-      status: 201
-      body: accepted
-  - name: second
-    route: notes
-)");
+  const auto fixed = c.load(with_third("dead_letter"));
   INFO(text(c.diagnostics));
   REQUIRE(c.diagnostics.empty());
   REQUIRE(fixed.size() == 2);

@@ -58,7 +58,8 @@ def visible_files(directory):
 class Bus:
     """One `switchboard run` process with its log captured to a file."""
 
-    def __init__(self, routes, workdir, args=(), env=None, plugins=(TEST_PLUGINS,)):
+    def __init__(self, routes, workdir, args=(), env=None, plugins=(TEST_PLUGINS,), binary=BIN):
+        self.binary = str(binary)
         self.workdir = Path(workdir)
         self.routes = routes
         self.args = list(args)
@@ -76,7 +77,7 @@ class Bus:
     def start(self, wait_ready=True):
         fd, self.log_path = tempfile.mkstemp(prefix="switchboard-", suffix=".log", dir=self.workdir)
         os.close(fd)
-        command = [BIN, "run", str(self.routes), "--log-format", "json"] + self.args
+        command = [self.binary, "run", str(self.routes), "--log-format", "json"] + self.args
         for directory in self.plugins:
             command += ["--plugins", directory]
         with open(self.log_path, "wb") as log:

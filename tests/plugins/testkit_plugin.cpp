@@ -3,6 +3,7 @@
 //            appends "<message id> <attempt>" to <state_dir>/attempts.log for every attempt.
 //   explode: throws from send() when the body contains `marker`.
 //   hang:    blocks in send() for `seconds` when the body contains `marker` (a stuck call).
+//   refuse:  its factory throws `reason`, as a plugin that cannot start.
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -83,6 +84,12 @@ void registerTestkit(Registrar& registrar) {
                                        {"seconds", OptionType::Int, false, "3600", "how long send() blocks"}}},
                         [](const Options& options) {
                           return std::make_unique<Hang>(options.string("marker"), options.integer("seconds"));
+                        });
+  registrar.addOutbound(ComponentSpec{"refuse",
+                                      "Cannot be constructed: its factory throws.",
+                                      {{"reason", OptionType::String, false, "no licence", "what it throws"}}},
+                        [](const Options& options) -> std::unique_ptr<OutboundAdapter> {
+                          throw std::runtime_error(options.string("reason"));
                         });
 }
 

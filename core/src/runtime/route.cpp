@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <random>
 
 namespace switchboard::core {
@@ -53,11 +54,11 @@ namespace {
 /// own timeouts, which report better errors, come first.
 constexpr std::chrono::seconds kAbandonGrace{1};
 
-template <typename T, typename Factory>
-std::unique_ptr<T> instantiate(const EndpointConfig& endpoint, const Factory& factory, const Scope& scope,
+template <typename T, typename Component>
+std::unique_ptr<T> instantiate(const EndpointConfig& endpoint, const Component& component, const Scope& scope,
                                Diagnostics& diagnostics) {
   try {
-    auto instance = factory(Options(endpoint.options, scope));
+    auto instance = component.factory(Options(endpoint.options, scope));
     if (!instance) diagnostics.error(endpoint.where, "'" + endpoint.component + "' returned no instance");
     return instance;
   } catch (const OptionError& e) {
@@ -68,7 +69,10 @@ std::unique_ptr<T> instantiate(const EndpointConfig& endpoint, const Factory& fa
     }
     diagnostics.error(where, e.what());
   } catch (const std::exception& e) {
-    diagnostics.error(endpoint.where, e.what());
+    // Any other failure is the plugin's: say which one, so its author can be found.
+    const auto file = std::filesystem::path(component.plugin_file).filename().string();
+    diagnostics.error(endpoint.where,
+                      "'" + endpoint.component + "' (plugin " + file + ") failed to start: " + e.what());
   }
   return nullptr;
 }
@@ -99,13 +103,13 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
   if (substitutes) {
     route->inbound_ = substitutes->inbound();
   } else if (const auto* component = registry.inbound(config.from.component)) {
-    route->inbound_ = instantiate<InboundAdapter>(config.from, component->factory, scope, diagnostics);
+    route->inbound_ = instantiate<InboundAdapter>(config.from, *component, scope, diagnostics);
   }
   // An unknown component was reported by the loader; such a route is never built.
   auto outbound = [&](const EndpointConfig& endpoint, const std::string& place) -> std::unique_ptr<OutboundAdapter> {
     if (substitutes) return substitutes->outbound(endpoint, place);
     const auto* component = registry.outbound(endpoint.component);
-    return component ? instantiate<OutboundAdapter>(endpoint, component->factory, scope, diagnostics) : nullptr;
+    return component ? instantiate<OutboundAdapter>(endpoint, *component, scope, diagnostics) : nullptr;
   };
   using Role = EndpointMetrics::Role;
   auto metrics = [](Role role, std::string id, const EndpointConfig& endpoint) {
@@ -115,7 +119,7 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
   route->inbound_metrics_ = metrics(Role::Inbound, "from", config.from);
   for (const auto& step : config.steps) {
     if (const auto* component = registry.transform(step.component)) {
-      route->steps_.push_back({step, instantiate<Transform>(step, component->factory, scope, diagnostics), nullptr,
+      route->steps_.push_back({step, instantiate<Transform>(step, *component, scope, diagnostics), nullptr,
                                metrics(Role::Step, indexed("steps", route->steps_.size()), step)});
       route->splitters_.push_back(dynamic_cast<Splitter*>(route->steps_.back().instance.get()));
     }
