@@ -2,8 +2,10 @@
 // names the admin API prints for kinds, outcomes and roles.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <numeric>
+#include <stdexcept>
 
 #include "runtime/metrics.hpp"
 
@@ -95,8 +97,10 @@ TEST_CASE("the sum keeps nanoseconds", "[metrics][histogram]") {
 }
 
 TEST_CASE("errors are counted apart by kind; ok and drop are not errors", "[metrics]") {
-  EndpointMetrics metrics(EndpointMetrics::Role::Outbound, "to[0]", endpointConfig("http", "billing"));
+  EndpointMetrics metrics(EndpointMetrics::Role::Outbound, "to[0]", endpointConfig("http", "billing"),
+                          "libswitchboard-http.so");
   CHECK(metrics.role == EndpointMetrics::Role::Outbound);
+  CHECK(metrics.plugin == "libswitchboard-http.so");
   CHECK(metrics.id == "to[0]");
   CHECK(metrics.label == "billing");
   CHECK(metrics.adapter == "http");
@@ -126,7 +130,7 @@ TEST_CASE("errors are counted apart by kind; ok and drop are not errors", "[metr
 
 TEST_CASE("an endpoint without a name: is labelled by its component", "[metrics]") {
   EndpointConfig config = endpointConfig("file", "file");
-  EndpointMetrics metrics(EndpointMetrics::Role::DeadLetter, "dead_letter", config);
+  EndpointMetrics metrics(EndpointMetrics::Role::DeadLetter, "dead_letter", config, "libswitchboard-file.so");
   CHECK(metrics.label == "file");
   CHECK(metrics.adapter == "file");
   CHECK(metrics.id == "dead_letter");
@@ -162,4 +166,37 @@ TEST_CASE("the intake counts each outcome at its own index", "[metrics]") {
   CHECK(intake.outcomes[static_cast<std::size_t>(Outcome::Kind::DeadLettered)] == 1);
   CHECK(intake.outcomes[static_cast<std::size_t>(Outcome::Kind::Failed)] == 1);
   CHECK(intake.rejected == 0);
+}
+
+TEST_CASE("plugin counters: one per name and label set, in any label order", "[metrics]") {
+  auto& first = switchboard::counter("testkit_widgets_total", "Widgets made.", {{"route", "a"}, {"kind", "x"}});
+  auto& again = switchboard::counter("testkit_widgets_total", "Widgets made.", {{"kind", "x"}, {"route", "a"}});
+  auto& other = switchboard::counter("testkit_widgets_total", "Widgets made.", {{"route", "b"}, {"kind", "x"}});
+  CHECK(&first == &again);
+  CHECK(&first != &other);
+  first.add();
+  again.add(2);
+  other.add(5);
+  CHECK(first.value() == 3);
+
+  const auto families = pluginCounters();
+  const auto family =
+      std::find_if(families.begin(), families.end(), [](const auto& f) { return f.name == "testkit_widgets_total"; });
+  REQUIRE(family != families.end());
+  CHECK(family->help == "Widgets made.");
+  REQUIRE(family->series.size() == 2);
+  CHECK(family->series[0].first == MetricLabels{{"kind", "x"}, {"route", "a"}});  // sorted by label name
+  CHECK(family->series[0].second == 3);
+  CHECK(family->series[1].second == 5);
+}
+
+TEST_CASE("plugin counters: names Prometheus refuses, the bus's prefix and a second help text are errors",
+          "[metrics]") {
+  CHECK_THROWS_AS(switchboard::counter("9lives_total", "x"), std::invalid_argument);
+  CHECK_THROWS_AS(switchboard::counter("has-dash_total", "x"), std::invalid_argument);
+  CHECK_THROWS_AS(switchboard::counter("switchboard_mine_total", "x"), std::invalid_argument);
+  CHECK_THROWS_AS(switchboard::counter("testkit_ok_total", "x", {{"bad:label", "v"}}), std::invalid_argument);
+  CHECK_THROWS_AS(switchboard::counter("testkit_ok_total", "x", {{"__reserved", "v"}}), std::invalid_argument);
+  switchboard::counter("testkit_help_total", "One text.");
+  CHECK_THROWS_AS(switchboard::counter("testkit_help_total", "Another text."), std::invalid_argument);
 }

@@ -157,6 +157,14 @@ class SdkTest(unittest.TestCase):
                 answer = curl(f"{url}/eu", data='{"n": 4}')
                 self.assertEqual(answer.status, 202, answer.body)
                 self.assertEqual(redis.cli("LRANGE", "orders:eu", "0", "-1"), ['{"n": 4}'])  # as sent: nothing to mask
+                # The plugin's own counters, beside the bus's, on /metrics.
+                status, metrics = bus.admin("/metrics")
+                self.assertEqual(status, 200)
+                self.assertIn("# TYPE redis_commands_total counter", metrics)
+                self.assertIn('redis_commands_total{outcome="ok",route="orders-to-redis"} 4', metrics)
+                # Three attempts failed while Redis was down (the pooled connection, then refused connects).
+                self.assertRegex(metrics, r'redis_commands_total\{outcome="failed",route="orders-to-redis"\} [1-3]\n')
+                self.assertRegex(metrics, r'redis_connects_total\{route="orders-to-redis"\} [2-9]\n')
                 self.assertEqual(bus.stop()[0], 0)
         finally:
             redis.stop()
@@ -254,7 +262,7 @@ class FailingPluginTest(unittest.TestCase):
             wait_for(lambda: len([f for f in visible_files(self.dir / "dead") if not str(f).endswith(".meta.json")])
                      == 5, 10, what="the exploding route's messages dead-lettered")
             meta = next(p for p in (self.dir / "dead").iterdir() if p.name.endswith(".meta.json")).read_text()
-            self.assertIn("'explode' threw: explode: marker found", meta)
+            self.assertIn("'explode' (plugin libswitchboard-testkit.so) threw: explode: marker found", meta)
             self.assertIsNone(bus.process.poll())
             self.assertEqual(bus.stop()[0], 0)
 

@@ -80,11 +80,24 @@ class Exposition {
   explicit Exposition(const std::vector<const Route*>& routes) : routes_(routes) {}
 
   void family(const char* name, const char* type, const char* help) {
-    out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+    out_ << "# HELP " << name << ' ';
+    // HELP text escapes backslash and line feed (a plugin's text may hold them).
+    for (const char* c = help; *c; ++c) {
+      if (*c == '\\') {
+        out_ << "\\\\";
+      } else if (*c == '\n') {
+        out_ << "\\n";
+      } else {
+        out_ << *c;
+      }
+    }
+    out_ << "\n# TYPE " << name << ' ' << type << '\n';
   }
   template <typename Value>
   void sample(const char* name, const std::string& labels, Value value) {
-    out_ << name << '{' << labels << "} " << value << '\n';
+    out_ << name;
+    if (!labels.empty()) out_ << '{' << labels << '}';
+    out_ << ' ' << value << '\n';
   }
   /// Calls `each` with every endpoint of every route that `wanted` selects.
   template <typename Wanted, typename Each>
@@ -194,6 +207,18 @@ void writeExposition(Exposition& out) {
   for (const Route* route : out.routes()) {
     out.sample("switchboard_route_running", routeLabel(*route), route->running() ? 1 : 0);
   }
+
+  // Counters plugins made (switchboard/metrics.hpp), after the bus's own.
+  for (const auto& family : pluginCounters()) {
+    out.family(family.name.c_str(), "counter", family.help.c_str());
+    for (const auto& [labels, value] : family.series) {
+      std::string text;
+      for (const auto& [label, label_value] : labels) {
+        text += (text.empty() ? "" : ",") + label + "=\"" + labelValue(label_value) + "\"";
+      }
+      out.sample(family.name.c_str(), text, value);
+    }
+  }
 }
 
 nlohmann::json routeDocument(const Route& route) {
@@ -213,8 +238,11 @@ nlohmann::json routeDocument(const Route& route) {
   for (const auto& [endpoint, state] : route.circuits()) circuits[endpoint] = state;
   nlohmann::json endpoints = nlohmann::json::array();
   for (const EndpointMetrics* e : route.endpointMetrics()) {
-    nlohmann::json entry = {
-        {"endpoint", e->id}, {"name", e->label}, {"adapter", e->adapter}, {"role", roleName(e->role)}};
+    nlohmann::json entry = {{"endpoint", e->id},
+                            {"name", e->label},
+                            {"adapter", e->adapter},
+                            {"plugin", e->plugin},
+                            {"role", roleName(e->role)}};
     nlohmann::json errors = nlohmann::json::object();
     for (std::size_t i = 0; i < kErrorKinds.size(); ++i)
       errors[std::string(errorKindName(kErrorKinds[i]))] = e->errors[i].load();

@@ -1,6 +1,10 @@
 #include "runtime/metrics.hpp"
 
 #include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
 
 namespace switchboard::core {
 
@@ -60,6 +64,81 @@ std::string_view roleName(EndpointMetrics::Role role) noexcept {
     case EndpointMetrics::Role::DeadLetter: return "dead_letter";
   }
   return "other";
+}
+
+}  // namespace switchboard::core
+
+namespace switchboard {
+
+namespace {
+
+struct CounterFamily {
+  std::string help;
+  std::map<MetricLabels, std::unique_ptr<Counter>> series;
+};
+
+struct CounterRegistry {
+  std::mutex mutex;
+  std::map<std::string, CounterFamily, std::less<>> families;
+};
+
+CounterRegistry& counterRegistry() {
+  static CounterRegistry registry;  // never destroyed before a plugin thread stops counting
+  return registry;
+}
+
+/// [a-zA-Z_:][a-zA-Z0-9_:]* for metric names; labels take no ':'.
+bool validName(std::string_view name, bool label) {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!label && c == ':');
+    if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Counter& counter(std::string_view name, std::string_view help, MetricLabels labels) {
+  if (!validName(name, false)) throw std::invalid_argument("'" + std::string(name) + "' is not a metric name");
+  if (name.starts_with("switchboard_")) {
+    throw std::invalid_argument("metric names starting with switchboard_ are the bus's own: '" + std::string(name) +
+                                "'");
+  }
+  for (const auto& [label, value] : labels) {
+    if (!validName(label, true) || label.starts_with("__")) {
+      throw std::invalid_argument("'" + label + "' is not a label name");
+    }
+  }
+  std::sort(labels.begin(), labels.end());
+  auto& registry = counterRegistry();
+  std::lock_guard lock(registry.mutex);
+  auto family = registry.families.find(name);
+  if (family == registry.families.end()) {
+    family = registry.families.emplace(std::string(name), CounterFamily{std::string(help), {}}).first;
+  } else if (family->second.help != help) {
+    throw std::invalid_argument("metric '" + std::string(name) + "' was made with another help text");
+  }
+  auto& slot = family->second.series[labels];
+  if (!slot) slot = std::make_unique<Counter>();
+  return *slot;
+}
+
+}  // namespace switchboard
+
+namespace switchboard::core {
+
+std::vector<PluginCounterFamily> pluginCounters() {
+  auto& registry = counterRegistry();
+  std::lock_guard lock(registry.mutex);
+  std::vector<PluginCounterFamily> families;
+  for (const auto& [name, family] : registry.families) {
+    PluginCounterFamily copy{name, family.help, {}};
+    for (const auto& [labels, counter] : family.series) copy.series.emplace_back(labels, counter->value());
+    families.push_back(std::move(copy));
+  }
+  return families;
 }
 
 }  // namespace switchboard::core

@@ -9,8 +9,11 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config/route_config.hpp"
+#include "switchboard/metrics.hpp"
 #include "switchboard/plugin.hpp"
 #include "switchboard/status.hpp"
 
@@ -44,13 +47,14 @@ std::string_view errorKindName(Status::Code code) noexcept;
 struct EndpointMetrics {
   enum class Role { Inbound, Step, Outbound, DeadLetter };
 
-  EndpointMetrics(Role role, std::string id, const EndpointConfig& config)
-      : role(role), id(std::move(id)), label(config.label), adapter(config.component) {}
+  EndpointMetrics(Role role, std::string id, const EndpointConfig& config, std::string plugin)
+      : role(role), id(std::move(id)), label(config.label), adapter(config.component), plugin(std::move(plugin)) {}
 
   const Role role;
   const std::string id;       ///< its place in the route: from, steps[0], to[1], dead_letter
   const std::string label;    ///< its `name:`, or the component name
   const std::string adapter;  ///< the adapter or transform
+  const std::string plugin;   ///< the plugin file it comes from (its name only)
 
   /// Outbound endpoints: messages it took (ok) and messages that failed at it after their
   /// retries (failed). A dead letter endpoint counts letters the same way.
@@ -79,6 +83,15 @@ struct IntakeMetrics {
 };
 
 std::string_view outcomeName(Outcome::Kind kind) noexcept;
+
+/// One family of counters plugins made with switchboard::counter(), as /metrics writes it.
+struct PluginCounterFamily {
+  std::string name;
+  std::string help;
+  std::vector<std::pair<MetricLabels, std::uint64_t>> series;  ///< labels sorted by name
+};
+/// Every plugin counter family, sorted by name.
+std::vector<PluginCounterFamily> pluginCounters();
 std::string_view roleName(EndpointMetrics::Role role) noexcept;
 
 }  // namespace switchboard::core

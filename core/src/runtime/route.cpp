@@ -77,6 +77,11 @@ std::unique_ptr<T> instantiate(const EndpointConfig& endpoint, const Component& 
   return nullptr;
 }
 
+/// 'name' (plugin libswitchboard-x.so): how errors name a step or endpoint.
+std::string describe(const EndpointMetrics& endpoint) {
+  return "'" + endpoint.label + "'" + (endpoint.plugin.empty() ? "" : " (plugin " + endpoint.plugin + ")");
+}
+
 std::string codeName(Status::Code code) {
   switch (code) {
     case Status::Code::Ok: return "ok";
@@ -112,8 +117,18 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
     return component ? instantiate<OutboundAdapter>(endpoint, *component, scope, diagnostics) : nullptr;
   };
   using Role = EndpointMetrics::Role;
-  auto metrics = [](Role role, std::string id, const EndpointConfig& endpoint) {
-    return std::make_unique<EndpointMetrics>(role, std::move(id), endpoint);
+  // Each endpoint's counters know the plugin file behind it, so errors can name it.
+  auto metrics = [&](Role role, std::string id, const EndpointConfig& endpoint) {
+    const std::string* file = nullptr;
+    if (role == Role::Inbound) {
+      if (const auto* c = registry.inbound(endpoint.component)) file = &c->plugin_file;
+    } else if (role == Role::Step) {
+      if (const auto* c = registry.transform(endpoint.component)) file = &c->plugin_file;
+    } else if (const auto* c = registry.outbound(endpoint.component)) {
+      file = &c->plugin_file;
+    }
+    auto plugin = file ? std::filesystem::path(*file).filename().string() : std::string();
+    return std::make_unique<EndpointMetrics>(role, std::move(id), endpoint, std::move(plugin));
   };
   auto indexed = [](const char* list, std::size_t index) { return list + ("[" + std::to_string(index) + "]"); };
   route->inbound_metrics_ = metrics(Role::Inbound, "from", config.from);
@@ -524,12 +539,12 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
     if (f.abandoned) return;
     if (f.sent_at != Scheduler::Clock::time_point{}) at->duration.observe(Scheduler::Clock::now() - f.sent_at);
     at->countError(Status::Code::Permanent);
-    fail(flight, Status::permanent("'" + at->label + "' threw: " + e.what()), *at);
+    fail(flight, Status::permanent(describe(*at) + " threw: " + e.what()), *at);
   } catch (...) {
     if (f.abandoned) return;
     if (f.sent_at != Scheduler::Clock::time_point{}) at->duration.observe(Scheduler::Clock::now() - f.sent_at);
     at->countError(Status::Code::Permanent);
-    fail(flight, Status::permanent("'" + at->label + "' threw a non-standard exception"), *at);
+    fail(flight, Status::permanent(describe(*at) + " threw a non-standard exception"), *at);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "switchboard/metrics.hpp"
 #include "switchboard/plugin.hpp"
 
 namespace {
@@ -65,8 +66,18 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 class RedisOutbound final : public OutboundAdapter {
  public:
-  RedisOutbound(Endpoint endpoint, Template key, std::string command, std::chrono::milliseconds timeout)
-      : endpoint_(std::move(endpoint)), key_(std::move(key)), command_(std::move(command)), timeout_(timeout) {}
+  RedisOutbound(Endpoint endpoint, Template key, std::string command, std::chrono::milliseconds timeout,
+                const std::string& route)
+      : endpoint_(std::move(endpoint)),
+        key_(std::move(key)),
+        command_(std::move(command)),
+        timeout_(timeout),
+        // On the admin API's /metrics beside the bus's own.
+        connects_(counter("redis_connects_total", "Connections the redis adapter opened.", {{"route", route}})),
+        replies_ok_(counter("redis_commands_total", "Commands the redis adapter sent, by outcome.",
+                            {{"route", route}, {"outcome", "ok"}})),
+        replies_failed_(counter("redis_commands_total", "Commands the redis adapter sent, by outcome.",
+                                {{"route", route}, {"outcome", "failed"}})) {}
 
   Status send(Message& message) override {
     const std::string key = key_.render(message);
@@ -79,13 +90,16 @@ class RedisOutbound final : public OutboundAdapter {
         redisCommand(context.get(), "%s %b %b", command_.c_str(), key.data(), key.size(), body.data(), body.size())));
     if (!reply) {
       // The connection is broken (the server went away, a timeout): drop it, retry the message.
+      replies_failed_.add();
       return Status::transient(command_ + " " + key + " at " + address() + " failed: " + context->errstr);
     }
     if (reply->type == REDIS_REPLY_ERROR) {
+      replies_failed_.add();
       release(std::move(context));
       return Status::permanent(command_ + " " + key + ": " + std::string(reply->str, reply->len));
     }
     if (reply->type == REDIS_REPLY_INTEGER) message.headers().set("redis.reply", std::to_string(reply->integer));
+    replies_ok_.add();
     release(std::move(context));
     return Status::ok();
   }
@@ -112,6 +126,7 @@ class RedisOutbound final : public OutboundAdapter {
       return nullptr;
     }
     redisSetTimeout(context.get(), timeout);
+    connects_.add();
     if (endpoint_.database != 0) {
       Reply selected(static_cast<redisReply*>(redisCommand(context.get(), "SELECT %d", endpoint_.database)));
       if (!selected || selected->type == REDIS_REPLY_ERROR) {
@@ -131,6 +146,9 @@ class RedisOutbound final : public OutboundAdapter {
   Template key_;
   std::string command_;
   std::chrono::milliseconds timeout_;
+  Counter& connects_;
+  Counter& replies_ok_;
+  Counter& replies_failed_;
   std::mutex mutex_;
   std::vector<Context> idle_;  // connections between messages; several workers send at once
 };
@@ -147,7 +165,8 @@ ComponentSpec redisSpec() {
 
 std::unique_ptr<OutboundAdapter> makeRedis(const Options& options) {
   return std::make_unique<RedisOutbound>(parseUrl(options.string("url")), options.templ("key"),
-                                         options.string("command"), options.duration("timeout"));
+                                         options.string("command"), options.duration("timeout"),
+                                         options.scope().route_id);
 }
 
 void registerRedis(Registrar& registrar) {
