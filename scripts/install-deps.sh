@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Switchboard needs to build; with --tests, also the peers
-# the integration and fault tests start (a PostgreSQL server, wrk, a Redis server), dpkg-dev
+# the integration and fault tests start (a PostgreSQL server, wrk, a Redis server, nginx), dpkg-dev
 # and file, with which CPack computes the .deb's dependencies in the install test, and
 # hiredis for the example Redis plugin the SDK test builds out of tree.
 # Idempotent: installs only what is missing, and runs `apt-get update` at most once.
@@ -17,7 +17,7 @@ packages=(
   clang-14 libclang-rt-14-dev llvm-14
 )
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(postgresql-15 wrk dpkg-dev file redis-server libhiredis-dev pkg-config)
+  packages+=(postgresql-15 wrk dpkg-dev file redis-server libhiredis-dev pkg-config nginx-light)
 fi
 
 missing=()
