@@ -110,7 +110,10 @@ class ScaleOutTest(unittest.TestCase):
         inbox, outbox = self.dir / "shared" / "inbox", self.dir / "shared" / "outbox"
         total = 300
         for i in range(total):
-            (inbox / f"order-{i}.txt").write_text(f"order {i}")
+            # Written under a hidden name and renamed into place, as writers into a polled
+            # directory should: a poller never sees a half-written file.
+            (inbox / f".order-{i}.tmp").write_text(f"order {i}")
+            (inbox / f".order-{i}.tmp").rename(inbox / f"order-{i}.txt")
             if i % 20 == 19:
                 time.sleep(0.05)  # a stream of files, not one burst
         wait_for(lambda: len([f for f in visible_files(outbox) if not str(f).endswith(".meta.json")]) == total, 30,
