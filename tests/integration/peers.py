@@ -302,15 +302,16 @@ class BusTestCase(unittest.TestCase):
         self.peers.append(peer)
         return peer.start()
 
-    def start_bus(self, text, bus_options=None, routes_name="routes.yaml", **values):
+    def start_bus(self, text, bus_options=None, routes_name="routes.yaml", wait_ready=True, **values):
         """Writes `text` (dedented, formatted with port= and `values`) as the routes and starts a bus;
-        another `routes_name` lets several buses share the directory."""
+        another `routes_name` lets several buses share the directory. wait_ready=False returns
+        as soon as the process runs (for a bus that may never become ready)."""
         routes = self.dir / routes_name
         routes.write_text(textwrap.dedent(text).format(port=self.port, **values))
         bus = Bus(routes, self.dir, args=["--drain-timeout", "2s"], env=NO_PROXY, **(bus_options or {}))
         ready = []
         self.buses.append((bus, lambda: bool(ready)))
-        bus.start()
+        bus.start(wait_ready=wait_ready)
         ready.append(True)
         self.bus = bus
         return bus

@@ -13,7 +13,7 @@ from harness import BIN
 # The build directory CPack and `cmake --install` read: the binary is its bin/switchboard.
 BUILD_DIR = Path(os.environ.get("SWITCHBOARD_BUILD_DIR", Path(BIN).resolve().parents[1]))
 # Plugins `cmake --install` ships at least; the test plugins (tests/plugins) are never installed.
-SHIPPED_PLUGINS = {"database", "file", "log", "rest", "soap", "timer", "transforms"}
+SHIPPED_PLUGINS = {"amqp", "database", "file", "log", "mqtt", "rest", "soap", "timer", "transforms"}
 TEST_PLUGINS = {"testkit", "wrongabi", "badkey", "nosymbol", "notelf", "dupfile"}
 # Debian runtime libraries the binary, the core library and the plugins link (by package name prefix).
 RUNTIME_LIBRARIES = ("libyaml-cpp", "libcurl", "libpq5", "libsqlite3", "libssl", "libpugixml", "libjq")

@@ -28,6 +28,7 @@ class SyntaxError : public std::runtime_error {
 struct Scope {
   std::string route_id;
   std::chrono::milliseconds route_timeout{30'000};  ///< the route's `timeout`
+  int concurrency = 1;                              ///< the route's `concurrency` (ABI 1.2)
 };
 
 /// A path into a JSON document: `a.b[0].c`, `items[2]`, `['odd key'].x`.

@@ -104,7 +104,7 @@ std::unique_ptr<Route> Route::create(const RouteConfig& config, const Registry& 
                                      Diagnostics& diagnostics, const Substitutes* substitutes) {
   const auto before = diagnostics.size();
   std::unique_ptr<Route> route(new Route(config, scheduler));
-  const Scope scope{config.id, config.timeout};
+  const Scope scope{config.id, config.timeout, config.concurrency};
   if (substitutes) {
     route->inbound_ = substitutes->inbound();
   } else if (const auto* component = registry.inbound(config.from.component)) {
