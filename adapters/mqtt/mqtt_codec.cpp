@@ -191,7 +191,7 @@ std::string_view connackReason(int code) noexcept {
     case 2: return "client_id rejected";
     case 3: return "broker unavailable";
     case 4: return "wrong username or password";
-    case 5: return "not authorized";
+    case 5: return "not authorized (wrong username or password, or no access)";
     default: return "refused";
   }
 }

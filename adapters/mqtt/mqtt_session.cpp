@@ -372,6 +372,7 @@ void Session::lost(const std::string& why) {
 void Session::run() {
   auto backoff = kFirstBackoff;
   bool unavailable = false;
+  bool first = true;  // the first failure is the owner's to report (a start-up warning, a send error)
   const auto url = settings_.redacted();
   for (;;) {
     {
@@ -401,12 +402,23 @@ void Session::run() {
       serve(transport, connection);
       return;  // stopping
     } catch (const std::exception& e) {
+      bool requested;
+      {
+        std::lock_guard lock(mutex_);
+        requested = was_connected && drop_ == connection_;
+      }
       lost(e.what());
-      if (!unavailable || was_connected) {
+      if (requested) {
+        log(LogLevel::Info, std::string("mqtt ") + e.what(), {{"route", route_id_}, {"url", url}});
+      } else if (was_connected) {
         log(LogLevel::Warn, std::string("mqtt connection lost, reconnecting with backoff: ") + e.what(),
             {{"route", route_id_}, {"url", url}});
-        unavailable = true;
+      } else if (!unavailable && !first) {
+        log(LogLevel::Warn, std::string("cannot reach the mqtt broker, retrying with backoff: ") + e.what(),
+            {{"route", route_id_}, {"url", url}});
       }
+      unavailable = !requested;
+      first = false;
     }
     std::unique_lock lock(mutex_);
     // A reconnect asked for after a failed message is immediate: the broker resends it.
@@ -478,7 +490,9 @@ void Session::serve(Transport& transport, std::uint64_t connection) {
     {
       std::lock_guard lock(mutex_);
       stopping = stopping_;
-      if (!stopping && drop_ == connection) throw ConnectionError("reconnecting: " + drop_reason_);
+      if (!stopping && drop_ == connection)
+        throw ConnectionError("reconnecting, so that the broker sends what was not acknowledged again: " +
+                              drop_reason_);
       out.swap(outgoing_);
     }
     if (stopping) {

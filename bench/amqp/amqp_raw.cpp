@@ -7,9 +7,9 @@
 //   amqp_raw drain HOST PORT QUEUE N      consume N messages; print the seconds from the first
 //                                         to the last
 //
-// The relay batches: it takes whatever deliveries have arrived (up to 256), publishes them all,
-// waits for their confirms, then acks them with one multiple-ack: the fastest at-least-once
-// relay a plain loop can be.
+// The relay pipelines: it publishes each delivery as it arrives (prefetch 256) and acks
+// deliveries as the confirms of their publishes come in, with multiple-acks: the fastest
+// at-least-once relay a plain loop can be.
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
@@ -17,12 +17,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <vector>
 
 namespace {
 
 constexpr amqp_channel_t kChannel = 1;
+// Publishing in confirm mode on a channel of its own keeps its confirms apart from deliveries.
+constexpr amqp_channel_t kPublishChannel = 2;
 
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "amqp_raw: %s\n", what);
@@ -49,13 +52,16 @@ void declare(amqp_connection_state_t state, const char* queue) {
 }
 
 void confirmMode(amqp_connection_state_t state) {
-  amqp_confirm_select(state, kChannel);
+  amqp_channel_open(state, kPublishChannel);
+  check(amqp_get_rpc_reply(state), "channel");
+  amqp_confirm_select(state, kPublishChannel);
   check(amqp_get_rpc_reply(state), "confirm.select");
 }
 
-/// Waits until the broker confirmed every publish up to `last`.
-void awaitConfirms(amqp_connection_state_t state, std::uint64_t last) {
-  for (std::uint64_t confirmed = 0; confirmed < last;) {
+/// Waits until the broker confirmed every publish up to `last`; `confirmed` is the highest
+/// delivery tag confirmed so far.
+void awaitConfirms(amqp_connection_state_t state, std::uint64_t last, std::uint64_t& confirmed) {
+  while (confirmed < last) {
     amqp_frame_t frame;
     if (amqp_simple_wait_frame(state, &frame) != AMQP_STATUS_OK) fail("wait for confirms");
     if (frame.frame_type != AMQP_FRAME_METHOD) continue;
@@ -71,8 +77,8 @@ void publish(amqp_connection_state_t state, const char* queue, amqp_bytes_t body
   properties._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
   properties.delivery_mode = AMQP_DELIVERY_PERSISTENT;
   properties.content_type = content_type;
-  if (amqp_basic_publish(state, kChannel, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0, &properties, body) !=
-      AMQP_STATUS_OK) {
+  if (amqp_basic_publish(state, kPublishChannel, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0, &properties,
+                         body) != AMQP_STATUS_OK) {
     fail("publish");
   }
 }
@@ -88,6 +94,7 @@ int fill(amqp_connection_state_t state, const char* queue, long count) {
   declare(state, queue);
   confirmMode(state);
   std::uint64_t published = 0;
+  std::uint64_t confirmed = 0;
   for (long i = 0; i < count; ++i) {
     char body[256];
     const int length = std::snprintf(body, sizeof body,
@@ -95,9 +102,9 @@ int fill(amqp_connection_state_t state, const char* queue, long count) {
                                      "\"lines\":[{\"sku\":\"A-1\",\"qty\":2},{\"sku\":\"B-7\",\"qty\":1}]}",
                                      i, i % 97, i % 1000);
     publish(state, queue, {static_cast<std::size_t>(length), body}, amqp_cstring_bytes("application/json"));
-    if (++published % 1000 == 0) awaitConfirms(state, published);
+    if (++published % 1000 == 0) awaitConfirms(state, published, confirmed);
   }
-  awaitConfirms(state, published);
+  awaitConfirms(state, published, confirmed);
   return 0;
 }
 
@@ -106,28 +113,34 @@ int relay(amqp_connection_state_t state, const char* from, const char* to, long 
   declare(state, to);
   confirmMode(state);
   consume(state, from, 256);
+  // One frame loop for both channels: each delivery is published at once, and each confirm
+  // acks (multiple) every delivery whose publish it covers.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> unconfirmed;  // publish tag, delivery tag
   std::uint64_t published = 0;
-  std::vector<amqp_envelope_t> batch;
   for (long relayed = 0; relayed < count;) {
-    // Block for one delivery, then take what else has already arrived.
-    do {
-      amqp_envelope_t envelope;
-      timeval none{0, 0};
-      const auto reply = amqp_consume_message(state, &envelope, batch.empty() ? nullptr : &none, 0);
-      if (reply.reply_type != AMQP_RESPONSE_NORMAL) break;
-      batch.push_back(envelope);
-    } while (batch.size() < 256 && (amqp_frames_enqueued(state) || amqp_data_in_buffer(state)));
-    if (batch.empty()) fail("consume");
-    for (auto& envelope : batch) {
-      publish(state, to, envelope.message.body, envelope.message.properties.content_type);
-    }
-    published += batch.size();
-    awaitConfirms(state, published);
-    amqp_basic_ack(state, kChannel, batch.back().delivery_tag, /*multiple=*/1);
-    relayed += static_cast<long>(batch.size());
-    for (auto& envelope : batch) amqp_destroy_envelope(&envelope);
-    batch.clear();
     amqp_maybe_release_buffers(state);
+    amqp_frame_t frame;
+    if (amqp_simple_wait_frame(state, &frame) != AMQP_STATUS_OK) fail("read");
+    if (frame.frame_type != AMQP_FRAME_METHOD) continue;
+    if (frame.payload.method.id == AMQP_BASIC_DELIVER_METHOD) {
+      const auto tag = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded)->delivery_tag;
+      amqp_message_t message;
+      check(amqp_read_message(state, frame.channel, &message, 0), "read a delivery");
+      publish(state, to, message.body, message.properties.content_type);
+      unconfirmed.emplace_back(++published, tag);
+      amqp_destroy_message(&message);
+    } else if (frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+      const auto confirmed = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded)->delivery_tag;
+      std::uint64_t delivery = 0;
+      while (!unconfirmed.empty() && unconfirmed.front().first <= confirmed) {
+        delivery = unconfirmed.front().second;
+        unconfirmed.pop_front();
+        ++relayed;
+      }
+      if (delivery) amqp_basic_ack(state, kChannel, delivery, /*multiple=*/1);
+    } else if (frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
+      fail("broker nacked a publish");
+    }
   }
   return 0;
 }

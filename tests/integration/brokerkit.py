@@ -14,6 +14,8 @@ python3-paho-mqtt).
 
     mosquitto = MosquittoServer().start()   # persistence on: a restart keeps QoS 1 sessions
     mosquitto.url     # mqtt://127.0.0.1:PORT
+    MosquittoServer(pki=peers.make_pki(d))  # also mosquitto.tls_url and .mtls_url (mqtts://)
+    MosquittoServer(users={"bus": "pw"})    # logins only (the test clients have one of their own)
     with MqttSubscriber(mosquitto, ["orders/#"]) as subscriber: ...
     mosquitto.publish("orders/1", [b"..."])
 
@@ -198,6 +200,12 @@ class BrokerTestCase(BusTestCase):
         code, _ = bus.stop()
         self.forget(bus)
         self.assertEqual(code, 0, bus.log_text()[-3000:])
+
+    def start_routes(self, routes, **kwargs):
+        """Starts a bus with `routes`, a list of route dicts, written as JSON (which is YAML):
+        for routes put together in code rather than as YAML text."""
+        text = json.dumps({"routes": routes}, indent=2).replace("{", "{{").replace("}", "}}")
+        return self.start_bus(text, **kwargs)
 
     def meta(self, path):
         """The .meta.json document the file outbound wrote next to `path` (relative to the test dir)."""
@@ -509,10 +517,13 @@ def _mosquitto_binary():
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.access(p, os.X_OK)), None)
 
 
-def mosquitto_missing():
-    """A reason string when Mosquitto cannot be started and used here, else None."""
+def mosquitto_missing(users=False):
+    """A reason string when Mosquitto cannot be started and used here (`users`: with a password
+    file), else None."""
     if _mosquitto_binary() is None:
         return "Mosquitto not installed (package mosquitto)"
+    if users and shutil.which("mosquitto_passwd") is None:
+        return "mosquitto_passwd not found (package mosquitto)"
     if mqtt is None:
         return "the Python MQTT client paho-mqtt is not installed (package python3-paho-mqtt)"
     return _account_missing(MOSQUITTO_ACCOUNT)
@@ -521,14 +532,22 @@ def mosquitto_missing():
 class MosquittoServer:
     """One Mosquitto broker on 127.0.0.1 and a free port. Persistence is on and stop() is a clean
     shutdown, so a restart on the same port keeps the persistent sessions (clean_session false),
-    their subscriptions and the QoS 1 messages queued for them."""
+    their subscriptions and the QoS 1 messages queued for them.
 
-    def __init__(self, start_timeout=10, stop_timeout=10, max_inflight_messages=None):
+    With `pki` (a peers.make_pki dict) it also listens with TLS on two more ports, with the
+    server certificate for 127.0.0.1 and localhost: tls_url, and mtls_url, which requires a
+    client certificate from the same CA. With `users` ({name: password}) it admits no anonymous
+    clients, only those users; the tests' own clients log in as client_login, a user of their own."""
+
+    def __init__(self, start_timeout=10, stop_timeout=10, max_inflight_messages=None, pki=None, users=None):
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.max_inflight_messages = max_inflight_messages  # None: Mosquitto's default (20)
+        self.pki = pki
+        self.users = dict(users or {})
+        self.client_login = ("sb-test-client", uuid.uuid4().hex) if users else None
         self.base = None
-        self.port = None
+        self.port = self.tls_port = self.mtls_port = None
         self.process = None
         self.started_in = None
 
@@ -536,16 +555,23 @@ class MosquittoServer:
     def url(self):
         return f"mqtt://{HOST}:{self.port}"
 
+    @property
+    def tls_url(self):
+        return f"mqtts://{HOST}:{self.tls_port}"
+
+    @property
+    def mtls_url(self):
+        return f"mqtts://{HOST}:{self.mtls_port}"
+
     def _prepare(self):
-        reason = mosquitto_missing()
+        reason = mosquitto_missing(users=bool(self.users))
         if reason:
             raise unittest.SkipTest(reason)
         self.base = Path(tempfile.mkdtemp(prefix="sb-mqtt-"))
-        self.port = free_port()
         data = self.base / "data"
         data.mkdir()
-        lines = [f"listener {self.port} {HOST}", "allow_anonymous true",
-                 "persistence true", f"persistence_location {data}/",
+        owned = [self.base, data]  # Mosquitto reads and writes these as its own account
+        lines = ["persistence true", f"persistence_location {data}/",
                  # A file log: Mosquitto buffers what it writes to stdout.
                  "max_queued_messages 100000", f"log_dest file {self.base / 'mosquitto.log'}",
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
@@ -553,9 +579,31 @@ class MosquittoServer:
                  "connection_messages true", "log_timestamp_format %H:%M:%S"]
         if self.max_inflight_messages is not None:
             lines.append(f"max_inflight_messages {self.max_inflight_messages}")
+        if self.users:
+            passwords = self.base / "passwords"
+            for number, (name, password) in enumerate([self.client_login, *self.users.items()]):
+                subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if number == 0 else []), str(passwords),
+                                name, password], check=True, capture_output=True, timeout=30)
+            owned.append(passwords)
+            lines += ["allow_anonymous false", f"password_file {passwords}"]
+        else:
+            lines.append("allow_anonymous true")
+        self.port, *tls_ports = _distinct_free_ports(3 if self.pki else 1)
+        lines.append(f"listener {self.port} {HOST}")
+        if self.pki:
+            tls = self.base / "tls"
+            tls.mkdir()
+            for key in ("ca", "server_cert", "server_key"):
+                shutil.copy(self.pki[key], tls / key)
+                owned.append(tls / key)
+            owned.append(tls)
+            self.tls_port, self.mtls_port = tls_ports
+            for port, require_certificate in ((self.tls_port, "false"), (self.mtls_port, "true")):
+                lines += [f"listener {port} {HOST}", f"cafile {tls / 'ca'}", f"certfile {tls / 'server_cert'}",
+                          f"keyfile {tls / 'server_key'}", f"require_certificate {require_certificate}"]
         (self.base / "mosquitto.conf").write_text("\n".join(lines) + "\n")
         # Started as root, Mosquitto switches to its account itself: that one writes the data.
-        _owned_by(MOSQUITTO_ACCOUNT, self.base, data)
+        _owned_by(MOSQUITTO_ACCOUNT, *owned)
 
     def start(self):
         if self.running():
@@ -623,6 +671,8 @@ class MosquittoServer:
         client.max_queued_messages_set(0)
         connected = threading.Event()
         client.on_connect = lambda c, userdata, flags, rc: connected.set() if rc == 0 else None
+        if self.client_login:
+            client.username_pw_set(*self.client_login)
         client.connect(HOST, self.port, keepalive=30)
         client.loop_start()
         if not connected.wait(10):
@@ -651,6 +701,11 @@ class MosquittoServer:
         pattern = re.compile(rf"^\S+ {re.escape(client_prefix)}\S* [012] {re.escape(topic)}$", re.MULTILINE)
         wait_for(lambda: pattern.search(self.log_text(limit=None)), timeout, interval=0.05,
                  what=f"a subscription to {topic} by {client_prefix}*")
+
+    def connections_on(self, port):
+        """How many connections the broker accepted on `port` (TLS handshakes that failed included)."""
+        return len(re.findall(rf"^\S+ New connection from \S+ on port {port}\.$", self.log_text(limit=None),
+                              re.MULTILINE))
 
 
 def disconnect_client(client):

@@ -1,16 +1,20 @@
 """The mqtt adapter end to end: the real binary against a real Mosquitto 2.0 broker (brokerkit),
 one per test (it starts in a few milliseconds, and every test gets fresh sessions). Covers QoS 1
 intake into files, rest -> mqtt with the retain flag and a payload template, redelivery of a
-message whose route failed, and a broker restart in the middle of a stream of QoS 1 messages."""
+message whose route failed, a broker restart in the middle of a stream of QoS 1 messages, a
+shared subscription split between two buses, mqtts (with and without a trusted CA, mutual TLS)
+and logins with a password file."""
 import json
+import tempfile
 import time
 import unittest
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from brokerkit import (BIN, SCALE, BrokerTestCase, MosquittoServer, MqttPublisher, MqttSubscriber,
                        bus_adapter_missing, delivery_counts, header, json_bodies, mosquitto_missing)
 from harness import wait_for
-from peers import curl
+from peers import curl, make_pki
 
 # Every delivery becomes a file of its own: `<id>.<message id>.json`.
 READINGS_ROUTE = """
@@ -23,18 +27,34 @@ READINGS_ROUTE = """
     """
 
 
+def mqtt_to_files(route_id, out=None, **mqtt):
+    """A route `route_id` from an mqtt inbound with the options `mqtt` to the files
+    ./<out>/<body.id>.<message.id>.json (`out`: the route id unless given), for start_routes."""
+    return {"id": route_id, "from": {"mqtt": mqtt},
+            "to": [{"file": {"dir": f"./{out or route_id}", "name": "${body.id}.${message.id}.json"}}]}
+
+
+def rest_to_mqtt(route_id, port, path, **mqtt):
+    """A route `route_id` from POST <path> on `port` to an mqtt outbound with the options `mqtt`;
+    the caller is answered after the publish (202, or the failure: 502, 504)."""
+    return {"id": route_id, "from": {"rest": {"listen": f"127.0.0.1:{port}", "path": path}}, "to": [{"mqtt": mqtt}]}
+
+
 class MqttTestCase(BrokerTestCase):
     prefix = "sb-mqtt-"
 
+    pki = None    # a make_pki dict: the broker listens with TLS too
+    users = None  # {name: password}: the broker admits only them
+
     @classmethod
     def setUpClass(cls):
-        reason = mosquitto_missing() or bus_adapter_missing(BIN, "mqtt")
+        reason = mosquitto_missing(users=bool(cls.users)) or bus_adapter_missing(BIN, "mqtt")
         if reason:
             raise unittest.SkipTest(reason)
 
     def setUp(self):
         super().setUp()
-        self.broker = MosquittoServer()
+        self.broker = MosquittoServer(pki=self.pki, users=self.users)
         # Cleanups run after tearDown: every bus is stopped before its broker.
         self.addCleanup(self.broker.close)
         self.broker.start()
@@ -47,6 +67,10 @@ class MqttTestCase(BrokerTestCase):
         bus = self.start_bus(READINGS_ROUTE, url=self.broker.url, meta=meta)
         self.broker.wait_subscribed("sensors/+/reading")
         return bus
+
+    def delivered_to(self, out):
+        """Counter of the ids an mqtt_to_files route wrote to ./<out>."""
+        return delivery_counts(self.dir / out)
 
     def meta_of(self, directory, body_id):
         """The .meta.json of the one file written for the body with `body_id`."""
@@ -177,6 +201,127 @@ class MqttBrokerRestartTest(MqttTestCase):
         print(f"\nbroker restart: {len(acknowledged)} of {total} acknowledged to the publisher, all delivered; "
               f"{unacknowledged_delivered} more delivered without a PUBACK, {duplicates} twice; the bus said: "
               f"{complaints[:5]}", flush=True)
+
+
+class MqttSharedSubscriptionTest(MqttTestCase):
+
+    def test_two_buses_share_the_work_of_one_shared_subscription(self):
+        total = 1_000 // SCALE
+        workers = ("worker-a", "worker-b")
+        # The same route in both, each bus with a client id and an output directory of its own.
+        buses = [self.start_routes([mqtt_to_files("jobs", out=worker, url=self.broker.url, client_id=worker,
+                                                  topics=["$share/workers/jobs/#"])], routes_name=f"{worker}.yaml")
+                 for worker in workers]
+        for worker in workers:
+            self.broker.wait_subscribed("$share/workers/jobs/#", client_prefix=worker)
+        self.broker.publish("jobs/render", json_bodies(1, total // 2))
+        self.broker.publish("jobs/mail/send", json_bodies(total // 2 + 1, total))
+
+        def delivered():
+            return [self.delivered_to(worker) for worker in workers]
+
+        wait_for(lambda: len(sum(delivered(), Counter())) == total, 30, interval=0.1, what=f"{total} jobs")
+        time.sleep(0.3)  # none more
+        each = delivered()
+        self.assertEqual(set(sum(each, Counter())), set(range(1, total + 1)))
+        self.assertTrue(all(each), f"one bus did all the work: {[len(c) for c in each]}")
+        for bus in buses:
+            self.stop_cleanly(bus)
+        print(f"\nshared subscription: {total} jobs split {' + '.join(str(sum(c.values())) for c in each)} "
+              f"between {' and '.join(workers)}, {sum(sum(each, Counter()).values()) - total} twice", flush=True)
+
+
+class MqttTlsTest(MqttTestCase):
+    """The broker listens on mqtt:// (where the tests publish), on mqtts:// and on mqtts:// with
+    client certificates, all with a certificate for 127.0.0.1 from a CA of the test's own."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        directory = tempfile.TemporaryDirectory(prefix="sb-mqtt-pki-")
+        cls.addClassCleanup(directory.cleanup)
+        cls.pki = make_pki(directory.name)
+
+    def test_mqtts_with_the_ca_with_a_client_certificate_and_unverified(self):
+        ca, total = self.pki["ca"], 100
+        bus = self.start_routes([
+            mqtt_to_files("tls", url=self.broker.tls_url, topics=["tls/#"], tls_ca=ca),
+            mqtt_to_files("mutual", url=self.broker.mtls_url, topics=["mutual/#"], tls_ca=ca,
+                          tls_cert=self.pki["client_cert"], tls_key=self.pki["client_key"]),
+            mqtt_to_files("unverified", url=self.broker.tls_url, topics=["unverified/#"], tls_verify=False)])
+        routes = ("tls", "mutual", "unverified")
+        for route in routes:
+            self.broker.wait_subscribed(f"{route}/#")
+            self.broker.publish(f"{route}/1", json_bodies(1, total))
+        for route in routes:
+            wait_for(lambda: len(self.delivered_to(route)) == total, 20, interval=0.1, what=f"{total} files of {route}")
+        self.assertEqual((self.broker.connections_on(self.broker.tls_port),
+                          self.broker.connections_on(self.broker.mtls_port)), (2, 1))
+        self.stop_cleanly(bus)
+
+    def test_mqtts_with_an_untrusted_certificate_is_a_connection_failure_retried(self):
+        bus = self.start_routes([
+            mqtt_to_files("system-cas", url=self.broker.tls_url, topics=["tls/#"]),
+            mqtt_to_files("no-client-cert", url=self.broker.mtls_url, topics=["mutual/#"], tls_ca=self.pki["ca"])])
+        # Retried with backoff (0.5 s, 1 s, ...): the broker sees the attempts come again.
+        wait_for(lambda: min(self.broker.connections_on(port) for port in (self.broker.tls_port, self.broker.mtls_port))
+                 >= 3, 10, interval=0.1, what="three attempts on each TLS port")
+        self.assert_alive(bus)
+        failures = {route: [line["msg"] for line in bus.log_lines()
+                            if line.get("route") == route and line.get("level") == "warn"]
+                    for route in ("system-cas", "no-client-cert")}
+        # Mosquitto sends its CA along: "self-signed certificate in certificate chain".
+        self.assertTrue(any("TLS: the broker's certificate is not trusted: " in msg for msg in failures["system-cas"]),
+                        failures)
+        self.assertTrue(any("certificate required" in msg for msg in failures["no-client-cert"]), failures)
+        self.assertEqual(bus.admin("/ready")[0], 200)
+        self.stop_cleanly(bus)
+        print(f"\nmqtts refused: {failures}", flush=True)
+
+
+class MqttLoginTest(MqttTestCase):
+    """A broker without anonymous access, whose password file has the user `bus`."""
+
+    PASSWORD = "s3cret-Right"
+    WRONG = "hunter2-Wrong"
+    users = {"bus": PASSWORD}
+
+    def login(self, password):
+        return {"url": self.broker.url, "username": "bus", "password": password}
+
+    def test_the_right_credentials_subscribe_and_publish(self):
+        bus = self.start_routes([rest_to_mqtt("post-orders", self.port, "/orders", topic="orders/${body.id}",
+                                              **self.login(self.PASSWORD)),
+                                 mqtt_to_files("orders", topics=["orders/#"], **self.login(self.PASSWORD))])
+        self.broker.wait_subscribed("orders/#")
+        answers = [curl(self.url("/orders"), data=json.dumps({"id": i}), headers=["Content-Type: application/json"])
+                   for i in (1, 2, 3)]
+        self.assertEqual([a.status for a in answers], [202] * 3, answers)
+        wait_for(lambda: set(self.delivered_to("orders")) == {1, 2, 3}, 10, what="the orders back from the broker")
+        self.stop_cleanly(bus)
+
+    def test_a_wrong_password_at_start_exits_3(self):
+        bus = self.start_routes([mqtt_to_files("orders", topics=["orders/#"], **self.login(self.WRONG))],
+                                wait_ready=False)
+        wait_for(lambda: bus.process.poll() is not None, 15, what="the bus to exit")
+        self.forget(bus)
+        log = bus.log_text()
+        self.assertEqual(bus.process.returncode, 3, log)
+        # Mosquitto 2.0 answers a wrong password to an MQTT 3.1.1 client with CONNACK 5, not 4.
+        self.assertRegex(log, r"route orders cannot start: .*broker refused the connection: "
+                              r"(wrong username or password \(4\)|not authorized \(wrong username or password, or no access\) \(5\))")
+        self.assertNotIn(self.WRONG, log)
+
+    def test_a_wrong_password_for_publishing_fails_the_caller_and_the_bus_runs_on(self):
+        bus = self.start_routes([rest_to_mqtt("post-orders", self.port, "/orders", topic="orders/new", timeout="1s",
+                                              **self.login(self.WRONG))])
+        for _ in range(2):
+            answer = curl(self.url("/orders"), data='{"id": 1}', headers=["Content-Type: application/json"])
+            self.assertTrue(500 <= answer.status < 600, answer)
+        self.assert_alive(bus)
+        self.assertNotIn(self.WRONG, bus.log_text() + answer.body.decode(errors="replace"))
+        self.stop_cleanly(bus)
+        print(f"\nwrong password when publishing: {answer.status} {answer.body[:300]!r}", flush=True)
 
 
 if __name__ == "__main__":
