@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <set>
 
 #include "switchboard/log.hpp"
 
@@ -229,6 +231,7 @@ void AmqpInbound::consume(Connection& connection, Intake& intake, std::uint64_t 
   connection.check("consume queue '" + options_.queue + "'");
   const std::string consumer_tag(view(consumer->consumer_tag));
   bool consuming = true;
+  std::set<std::uint64_t> unsettled;  // delivery tags handed to the route and not yet acked or nacked
 
   for (;;) {
     std::vector<Settlements::Entry> settled;
@@ -249,11 +252,28 @@ void AmqpInbound::consume(Connection& connection, Intake& intake, std::uint64_t 
       s.pending.erase(s.pending.begin(), later);
       idle = s.outstanding == 0 && s.pending.empty();
     }
+    std::vector<std::uint64_t> acks;
     for (const auto& entry : settled) {
       if (entry.generation != generation) continue;
-      connection.checkStatus(entry.ack ? amqp_basic_ack(state, kChannel, entry.tag, 0)
-                                       : amqp_basic_nack(state, kChannel, entry.tag, 0, /*requeue=*/1),
-                             "acknowledge");
+      if (entry.ack) {
+        acks.push_back(entry.tag);
+      } else {
+        connection.checkStatus(amqp_basic_nack(state, kChannel, entry.tag, 0, /*requeue=*/1), "return a message");
+        unsettled.erase(entry.tag);
+      }
+    }
+    for (const auto tag : acks) unsettled.erase(tag);
+    // Everything below the oldest message still open is finished: one multiple-ack covers it.
+    std::sort(acks.begin(), acks.end());
+    const auto covered =
+        std::lower_bound(acks.begin(), acks.end(), unsettled.empty() ? UINT64_MAX : *unsettled.begin());
+    if (covered - acks.begin() > 1) {
+      connection.checkStatus(amqp_basic_ack(state, kChannel, *(covered - 1), /*multiple=*/1), "acknowledge");
+    } else if (covered != acks.begin()) {
+      connection.checkStatus(amqp_basic_ack(state, kChannel, acks.front(), 0), "acknowledge");
+    }
+    for (auto it = covered; it != acks.end(); ++it) {
+      connection.checkStatus(amqp_basic_ack(state, kChannel, *it, 0), "acknowledge");
     }
     if (finishing) return;
     if (stopping && consuming) {
@@ -276,7 +296,7 @@ void AmqpInbound::consume(Connection& connection, Intake& intake, std::uint64_t 
     const auto reply = amqp_consume_message(state, &envelope, &now, 0);
     if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
       if (consuming) {
-        deliver(connection, intake, generation, envelope);
+        if (deliver(connection, intake, generation, envelope)) unsettled.insert(envelope.delivery_tag);
       } else {  // arrived while the consumer was being cancelled
         connection.checkStatus(amqp_basic_nack(state, kChannel, envelope.delivery_tag, 0, 1), "return a message");
       }
@@ -307,7 +327,7 @@ void AmqpInbound::consume(Connection& connection, Intake& intake, std::uint64_t 
   }
 }
 
-void AmqpInbound::deliver(Connection& connection, Intake& intake, std::uint64_t generation, amqp_envelope_t& envelope) {
+bool AmqpInbound::deliver(Connection& connection, Intake& intake, std::uint64_t generation, amqp_envelope_t& envelope) {
   Message message = intake.newMessage();
   auto& headers = message.headers();
   headers.set("amqp.exchange", std::string(view(envelope.exchange)));
@@ -351,7 +371,9 @@ void AmqpInbound::deliver(Connection& connection, Intake& intake, std::uint64_t 
       --settlements_->outstanding;
     }
     connection.checkStatus(amqp_basic_nack(connection.state(), kChannel, tag, 0, 1), "return a message");
+    return false;
   }
+  return true;
 }
 
 }  // namespace switchboard::adapters::amqp

@@ -39,12 +39,16 @@ class AmqpInbound final : public InboundAdapter {
   void start(Intake& intake) override;
   void stop() override;
   std::string describe() const override;
+  /// The route runs on the consuming thread when none of its endpoints blocks: no hand-over
+  /// to a worker and back for each message.
+  bool eventDriven() const override { return true; }
 
  private:
   void run(Intake& intake);
   /// Consumes on one connection until it breaks (throws BrokerError) or the adapter is done.
   void consume(Connection& connection, Intake& intake, std::uint64_t generation);
-  void deliver(Connection& connection, Intake& intake, std::uint64_t generation, amqp_envelope_t& envelope);
+  /// Hands a message to the route; false when the route is closing (the message was returned).
+  bool deliver(Connection& connection, Intake& intake, std::uint64_t generation, amqp_envelope_t& envelope);
   /// Waits up to `pause` unless told to finish; false when finishing.
   bool pause(std::chrono::milliseconds pause);
 

@@ -1,6 +1,13 @@
 #include "amqp_outbound.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <ctime>
+#include <future>
+
+#include "switchboard/log.hpp"
 
 namespace switchboard::adapters::amqp {
 
@@ -33,6 +40,7 @@ ComponentSpec OutboundOptions::spec() {
 
 OutboundOptions OutboundOptions::from(const Options& options) {
   OutboundOptions o;
+  o.route_id = options.scope().route_id;
   o.broker = BrokerSettings::from(options);
   if (options.has("exchange")) o.exchange = options.string("exchange");
   o.exchange_type = options.string("exchange_type");
@@ -66,80 +74,175 @@ bool forwarded(std::string_view name) {
 }
 }  // namespace
 
+namespace {
+// A broker that could not be reached is not tried again for this long: sends fail at once.
+constexpr std::chrono::milliseconds kRetryConnectAfter{1000};
+constexpr int kIdleWakeMs = 1000;  // librabbitmq sends heartbeats from its calls
+}  // namespace
+
+AmqpOutbound::~AmqpOutbound() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) {
+    wake();
+    thread_.join();
+  }
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void AmqpOutbound::wake() const {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto written = ::write(wake_fd_, &one, sizeof one);
+}
+
 Status AmqpOutbound::send(Message& message) {
-  std::string routing_key;
-  HeaderList headers;
+  std::promise<Status> finished;
+  auto status = finished.get_future();
+  sendAsync(message, [&finished](Status result) { finished.set_value(std::move(result)); });
+  return status.get();
+}
+
+bool AmqpOutbound::sendAsync(Message& message, Done done) {
+  Job job{&message, {}, {}, std::move(done)};
   try {
-    routing_key = options_.routing_key.render(message);
+    job.routing_key = options_.routing_key.render(message);
     if (options_.forward_headers) {
       for (const auto& [name, value] : message.headers()) {
-        if (forwarded(name)) headers.emplace_back(name, value);
+        if (forwarded(name)) job.headers.emplace_back(name, value);
       }
     }
     for (const auto& [name, value] : options_.headers) {
-      std::erase_if(headers, [&](const auto& header) { return iequals(header.first, name); });
-      headers.emplace_back(name, value.render(message));
+      std::erase_if(job.headers, [&](const auto& header) { return iequals(header.first, name); });
+      job.headers.emplace_back(name, value.render(message));
     }
   } catch (const MessageError& e) {
-    return Status::badInput(e.what());
+    job.done(Status::badInput(e.what()));
+    return true;
   }
-  // A pooled connection may have died while idle (a broker restart, a missed heartbeat):
-  // that one failure earns a second try on a new connection.
-  for (bool retry = true;; retry = false) {
-    bool reused = false;
-    try {
-      auto publisher = acquire(reused);
-      Status status = publish(*publisher, message, routing_key, headers);
-      release(std::move(publisher));
-      return status;
-    } catch (const BrokerError& e) {
-      if (retry && reused && e.code() == Status::Code::Transient) continue;
-      const std::string text = describe() + ": " + e.what();
-      switch (e.code()) {
-        case Status::Code::Permanent: return Status::permanent(text);
-        case Status::Code::Timeout: return Status::timeout(text);
-        default: return Status::transient(text);
-      }
-    }
-  }
-}
-
-std::unique_ptr<AmqpOutbound::Publisher> AmqpOutbound::acquire(bool& reused) {
   {
     std::lock_guard lock(mutex_);
-    if (!idle_.empty()) {
-      auto publisher = std::move(idle_.back());
-      idle_.pop_back();
-      reused = true;
-      return publisher;
+    if (!started_) {  // the connection is made at the first send, not when routes are only checked
+      wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (wake_fd_ < 0) {
+        job.done(Status::transient("amqp: cannot make an eventfd"));
+        return true;
+      }
+      thread_ = std::thread([this] { run(); });
+      started_ = true;
+    }
+    queued_.push_back(std::move(job));
+  }
+  wake();
+  return true;
+}
+
+std::unique_ptr<Connection> AmqpOutbound::connect() {
+  auto connection = std::make_unique<Connection>(options_.broker);
+  amqp_confirm_select(connection->state(), kChannel);
+  connection->check("enable publisher confirms");
+  if (options_.declare) connection->declareExchange(options_.exchange, options_.exchange_type);
+  published_ = 0;
+  return connection;
+}
+
+namespace {
+Status withCode(Status::Code code, std::string text) {
+  switch (code) {
+    case Status::Code::Permanent: return Status::permanent(std::move(text));
+    case Status::Code::Timeout: return Status::timeout(std::move(text));
+    default: return Status::transient(std::move(text));
+  }
+}
+}  // namespace
+
+void AmqpOutbound::run() {
+  std::unique_ptr<Connection> connection;
+  std::optional<Status> unreachable;  // why the last connect failed, while kRetryConnectAfter runs
+  auto retry_at = std::chrono::steady_clock::now();
+  for (;;) {
+    std::deque<Job> jobs;
+    {
+      std::lock_guard lock(mutex_);
+      jobs.swap(queued_);
+      if (stopping_) {
+        for (auto& job : jobs) job.done(Status::transient("amqp endpoint stopped"));
+        failInFlight(Status::transient(describe() + ": endpoint stopped before the broker confirmed"));
+        return;
+      }
+    }
+    if (!jobs.empty() && !connection) {
+      if (unreachable && std::chrono::steady_clock::now() < retry_at) {
+        for (auto& job : jobs) job.done(*unreachable);
+        jobs.clear();
+      } else {
+        try {
+          connection = connect();
+          if (unreachable) log(LogLevel::Info, "broker available again", {{"route", options_.route_id}});
+          unreachable.reset();
+        } catch (const BrokerError& e) {
+          unreachable = withCode(e.code(), describe() + ": " + e.what());
+          retry_at = std::chrono::steady_clock::now() + kRetryConnectAfter;
+          for (auto& job : jobs) job.done(*unreachable);
+          jobs.clear();
+        }
+      }
+    }
+    try {
+      while (!jobs.empty()) {
+        publish(*connection, jobs.front());
+        jobs.pop_front();
+      }
+      if (connection) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!in_flight_.empty() && in_flight_.front().deadline <= now) {
+          throw BrokerError("no publisher confirm within " + std::to_string(options_.timeout.count()) + "ms",
+                            Status::Code::Timeout);
+        }
+        int wait_ms = kIdleWakeMs;
+        if (!in_flight_.empty()) {
+          wait_ms = std::min<int>(
+              wait_ms, static_cast<int>(
+                           std::chrono::ceil<std::chrono::milliseconds>(in_flight_.front().deadline - now).count()));
+        }
+        auto* state = connection->state();
+        if (!amqp_frames_enqueued(state) && !amqp_data_in_buffer(state)) {
+          pollfd watched[2] = {{connection->socket(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+          ::poll(watched, 2, std::max(wait_ms, 0));
+          if (watched[1].revents) {
+            std::uint64_t count;
+            [[maybe_unused]] auto read = ::read(wake_fd_, &count, sizeof count);
+          }
+        }
+        readConfirms(*connection);
+      } else {
+        pollfd watched{wake_fd_, POLLIN, 0};
+        ::poll(&watched, 1, kIdleWakeMs);
+        std::uint64_t count;
+        [[maybe_unused]] auto read = ::read(wake_fd_, &count, sizeof count);
+      }
+    } catch (const BrokerError& e) {
+      // Sends not yet published go out on the next connection; those in flight may or may
+      // not have reached the broker, so they fail (and the route retries them).
+      const auto status = withCode(e.code(), describe() + ": " + e.what());
+      for (auto& job : jobs) job.done(status);
+      failInFlight(status);
+      connection.reset();
+      log(LogLevel::Warn, "amqp publisher lost the broker: " + std::string(e.what()),
+          {{"route", options_.route_id}, {"url", options_.broker.redacted()}});
     }
   }
-  reused = false;
-  auto publisher = std::make_unique<Publisher>();
-  publisher->connection = std::make_unique<Connection>(options_.broker);
-  auto& connection = *publisher->connection;
-  amqp_confirm_select(connection.state(), kChannel);
-  connection.check("enable publisher confirms");
-  if (options_.declare) connection.declareExchange(options_.exchange, options_.exchange_type);
-  return publisher;
 }
 
-void AmqpOutbound::release(std::unique_ptr<Publisher> publisher) {
-  std::lock_guard lock(mutex_);
-  idle_.push_back(std::move(publisher));
-}
-
-Status AmqpOutbound::publish(Publisher& publisher, const Message& message, const std::string& routing_key,
-                             const HeaderList& headers) {
-  auto& connection = *publisher.connection;
+void AmqpOutbound::publish(Connection& connection, Job& job) {
   auto* state = connection.state();
-  amqp_maybe_release_buffers(state);
-
-  std::vector<amqp_table_entry_t> entries(headers.size());
-  for (std::size_t i = 0; i < headers.size(); ++i) {
-    entries[i].key = bytes(headers[i].first);
+  const Message& message = *job.message;
+  std::vector<amqp_table_entry_t> entries(job.headers.size());
+  for (std::size_t i = 0; i < job.headers.size(); ++i) {
+    entries[i].key = bytes(job.headers[i].first);
     entries[i].value.kind = AMQP_FIELD_KIND_UTF8;
-    entries[i].value.value.bytes = bytes(headers[i].second);
+    entries[i].value.value.bytes = bytes(job.headers[i].second);
   }
   const std::string& content_type =
       message.contentType().empty() ? std::string("application/octet-stream") : message.contentType();
@@ -158,44 +261,46 @@ Status AmqpOutbound::publish(Publisher& publisher, const Message& message, const
     properties._flags |= AMQP_BASIC_HEADERS_FLAG;
     properties.headers = {static_cast<int>(entries.size()), entries.data()};
   }
-  connection.checkStatus(amqp_basic_publish(state, kChannel, bytes(options_.exchange), bytes(routing_key),
+  connection.checkStatus(amqp_basic_publish(state, kChannel, bytes(options_.exchange), bytes(job.routing_key),
                                             options_.mandatory, /*immediate=*/0, &properties, bytes(message.body())),
                          "publish");
-  const auto tag = ++publisher.published;
+  in_flight_.push_back(
+      {++published_, message.id(), std::chrono::steady_clock::now() + options_.timeout, std::move(job.done)});
+}
 
-  std::string returned;  // why the broker sent the message back (mandatory, no queue)
-  const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
+void AmqpOutbound::readConfirms(Connection& connection) {
+  auto* state = connection.state();
   for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      throw BrokerError("no publisher confirm within " + std::to_string(options_.timeout.count()) + "ms",
-                        Status::Code::Timeout);
-    }
-    timeval wait{static_cast<time_t>(left.count() / 1'000'000), static_cast<suseconds_t>(left.count() % 1'000'000)};
+    amqp_maybe_release_buffers(state);
     amqp_frame_t frame;
-    const int status = amqp_simple_wait_frame_noblock(state, &frame, &wait);
-    if (status == AMQP_STATUS_TIMEOUT) continue;
-    connection.checkStatus(status, "wait for the publisher confirm");
+    timeval now{0, 0};
+    const int status = amqp_simple_wait_frame_noblock(state, &frame, &now);
+    if (status == AMQP_STATUS_TIMEOUT) return;
+    connection.checkStatus(status, "wait for publisher confirms");
     if (frame.frame_type != AMQP_FRAME_METHOD) continue;
     switch (frame.payload.method.id) {
       case AMQP_BASIC_ACK_METHOD: {
         const auto* ack = static_cast<const amqp_basic_ack_t*>(frame.payload.method.decoded);
-        if (ack->delivery_tag < tag && !ack->multiple) continue;
-        if (!returned.empty()) return Status::permanent(describe() + ": " + returned);
-        return Status::ok();
+        confirm(ack->delivery_tag, ack->multiple, Status::ok());
+        break;
       }
       case AMQP_BASIC_NACK_METHOD: {
         const auto* nack = static_cast<const amqp_basic_nack_t*>(frame.payload.method.decoded);
-        if (nack->delivery_tag < tag && !nack->multiple) continue;
-        return Status::transient(describe() + ": the broker did not take the message (basic.nack)");
+        confirm(nack->delivery_tag, nack->multiple,
+                Status::transient(describe() + ": the broker did not take the message (basic.nack)"));
+        break;
       }
       case AMQP_BASIC_RETURN_METHOD: {
+        // Sent before the message's confirm; only the message itself says which one it was.
         const auto* back = static_cast<const amqp_basic_return_t*>(frame.payload.method.decoded);
-        returned = "unroutable: " + std::string(view(back->reply_text)) + " (" + std::to_string(back->reply_code) +
-                   "), no queue bound for routing key '" + routing_key + "'";
+        std::string why = "unroutable: " + std::string(view(back->reply_text)) + " (" +
+                          std::to_string(back->reply_code) + "), no queue bound for routing key '" +
+                          std::string(view(back->routing_key)) + "'";
         amqp_message_t content;
         connection.check(amqp_read_message(state, frame.channel, &content, 0), "read a returned message");
+        if (content.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
+          returned_[std::string(view(content.properties.message_id))] = std::move(why);
+        }
         amqp_destroy_message(&content);
         break;
       }
@@ -210,6 +315,38 @@ Status AmqpOutbound::publish(Publisher& publisher, const Message& message, const
       default: break;
     }
   }
+}
+
+void AmqpOutbound::confirm(std::uint64_t tag, bool multiple, const Status& status) {
+  // Confirms usually come in publish order, but need not: a single one may be for any send.
+  std::vector<InFlight> confirmed;
+  for (auto it = in_flight_.begin(); it != in_flight_.end();) {
+    if (it->tag == tag || (multiple && it->tag < tag)) {
+      confirmed.push_back(std::move(*it));
+      it = in_flight_.erase(it);
+    } else if (it->tag > tag) {
+      break;
+    } else {
+      ++it;
+    }
+  }
+  for (auto& sent : confirmed) {
+    if (auto it = returned_.find(sent.message_id); it != returned_.end()) {
+      sent.done(Status::permanent(describe() + ": " + it->second));
+      returned_.erase(it);
+    } else {
+      sent.done(status);
+    }
+  }
+}
+
+void AmqpOutbound::failInFlight(const Status& status) {
+  while (!in_flight_.empty()) {
+    auto sent = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    sent.done(status);
+  }
+  returned_.clear();
 }
 
 }  // namespace switchboard::adapters::amqp

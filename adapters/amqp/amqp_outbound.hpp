@@ -1,7 +1,11 @@
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "broker_connection.hpp"
@@ -9,6 +13,7 @@
 namespace switchboard::adapters::amqp {
 
 struct OutboundOptions {
+  std::string route_id;  // for log lines
   BrokerSettings broker;
   std::string exchange;  ///< empty: the default exchange
   std::string exchange_type;
@@ -25,35 +30,57 @@ struct OutboundOptions {
 };
 
 /// Publishes each message and succeeds only once the broker confirmed it (publisher
-/// confirms): a message the endpoint reports as sent is in the broker. Each send uses a
-/// connection of its own from a pool, so sends from several workers run side by side.
+/// confirms): a message the endpoint reports as sent is in the broker. One connection per
+/// endpoint, owned by a thread of its own, carries the messages of every worker at once:
+/// publishes are pipelined, and each confirm completes the sends it covers.
 class AmqpOutbound final : public OutboundAdapter {
  public:
   explicit AmqpOutbound(OutboundOptions options) : options_(std::move(options)) {}
+  ~AmqpOutbound() override;
 
   Status send(Message& message) override;
+  bool sendAsync(Message& message, Done done) override;
+  bool blocks() const override { return false; }  // sendAsync only queues the message
   std::string describe() const override;
 
  private:
-  /// A pooled connection in confirm mode, with the exchange declared.
-  struct Publisher {
-    std::unique_ptr<Connection> connection;
-    std::uint64_t published = 0;  // the delivery tag of the last publish on this channel
+  using HeaderList = std::vector<std::pair<std::string, std::string>>;
+  struct Job {
+    const Message* message;
+    std::string routing_key;
+    HeaderList headers;
+    Done done;
+  };
+  struct InFlight {
+    std::uint64_t tag;  // the publish's delivery tag on the channel
+    std::string message_id;
+    std::chrono::steady_clock::time_point deadline;
+    Done done;
   };
 
-  using HeaderList = std::vector<std::pair<std::string, std::string>>;
-
-  /// An idle publisher (`reused`) or a new one; throws BrokerError.
-  std::unique_ptr<Publisher> acquire(bool& reused);
-  void release(std::unique_ptr<Publisher> publisher);
-  /// Publishes and waits for the confirm. The broker's refusals (unroutable, nack) are the
-  /// returned status; a connection failure throws BrokerError, and the publisher is then unusable.
-  Status publish(Publisher& publisher, const Message& message, const std::string& routing_key,
-                 const HeaderList& headers);
+  void run();
+  void publish(Connection& connection, Job& job);
+  /// Reads what the broker sent: confirms complete sends, returns mark them unroutable.
+  void readConfirms(Connection& connection);
+  void confirm(std::uint64_t tag, bool multiple, const Status& status);
+  /// Ends every send in flight with `status` (the connection is gone or untrustworthy).
+  void failInFlight(const Status& status);
+  std::unique_ptr<Connection> connect();
+  void wake() const;
 
   OutboundOptions options_;
+
   std::mutex mutex_;
-  std::vector<std::unique_ptr<Publisher>> idle_;
+  std::deque<Job> queued_;
+  bool stopping_ = false;
+  bool started_ = false;
+  int wake_fd_ = -1;
+  std::thread thread_;
+
+  // The connection thread's own.
+  std::deque<InFlight> in_flight_;
+  std::map<std::string, std::string> returned_;  // message id -> why the broker sent it back
+  std::uint64_t published_ = 0;
 };
 
 }  // namespace switchboard::adapters::amqp
