@@ -52,6 +52,15 @@ struct Settlements {
     std::uint64_t count;
     [[maybe_unused]] auto read = ::read(wake_fd, &count, sizeof count);
   }
+  /// The adapter goes away: the thread closes the connection and ends, whatever it waits for.
+  void finish() {
+    {
+      std::lock_guard lock(mutex);
+      finishing = true;
+    }
+    wake();
+    changed.notify_all();
+  }
   /// The thread no longer hands messages to the route.
   void stopDelivering() {
     {
@@ -125,11 +134,7 @@ AmqpInbound::AmqpInbound(InboundOptions options) : options_(std::move(options)) 
 AmqpInbound::~AmqpInbound() {
   stop();
   if (settlements_) {
-    {
-      std::lock_guard lock(settlements_->mutex);
-      settlements_->finishing = true;
-    }
-    settlements_->wake();
+    settlements_->finish();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -140,11 +145,7 @@ std::string AmqpInbound::describe() const {
 
 void AmqpInbound::start(Intake& intake) {
   if (thread_.joinable()) {  // a restart: the previous run may still be acknowledging
-    {
-      std::lock_guard lock(settlements_->mutex);
-      settlements_->finishing = true;
-    }
-    settlements_->wake();
+    settlements_->finish();
     thread_.join();
   }
   // A reachable broker that refuses the queue or the login is a start-up error; an
@@ -171,7 +172,8 @@ void AmqpInbound::stop() {
   auto& s = *settlements_;
   std::unique_lock lock(s.mutex);
   s.stopping = true;
-  s.wake();
+  s.wake();                // a consumer waiting on the broker's socket
+  s.changed.notify_all();  // a consumer waiting out its reconnect backoff
   s.changed.wait(lock, [&] { return !s.delivering; });
 }
 

@@ -2,6 +2,8 @@
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sys/time.h>
 
 #include <cinttypes>
@@ -112,7 +114,15 @@ Connection::Connection(const BrokerSettings& settings) : state_(amqp_new_connect
     if (!socket) throw BrokerError("cannot make a socket");
     if (settings.tls) {
       amqp_ssl_socket_set_verify_peer(socket, settings.verify);
-      amqp_ssl_socket_set_verify_hostname(socket, settings.verify);
+      // librabbitmq's own host name check knows DNS names only; OpenSSL's also matches an IP
+      // address against the certificate's IP entries.
+      amqp_ssl_socket_set_verify_hostname(socket, 0);
+      if (settings.verify) {
+        auto* parameters = SSL_CTX_get0_param(static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket)));
+        if (X509_VERIFY_PARAM_set1_ip_asc(parameters, settings.host.c_str()) != 1) {
+          X509_VERIFY_PARAM_set1_host(parameters, settings.host.c_str(), 0);
+        }
+      }
       if (!settings.ca_file.empty()) {
         checkStatus(amqp_ssl_socket_set_cacert(socket, settings.ca_file.c_str()), "tls_ca " + settings.ca_file);
       }

@@ -179,7 +179,18 @@ void Transport::write(std::string_view bytes) {
   while (!bytes.empty()) {
     if (ssl_) {
       const int n = SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<std::size_t>(bytes.size(), 1 << 30)));
-      if (n <= 0) throw ConnectionError(tlsError("TLS write"));
+      if (n <= 0) {
+        const int error = errno;
+        // A broker that refuses the client (a missing client certificate under TLS 1.3) says
+        // why in an alert that is waiting to be read.
+        char alert;
+        SSL_read(ssl_, &alert, 1);
+        if (ERR_peek_error() == 0) {
+          throw ConnectionError(std::string("TLS write: the broker closed the connection (") + std::strerror(error) +
+                                ")");
+        }
+        throw ConnectionError(tlsError("TLS write"));
+      }
       bytes.remove_prefix(static_cast<std::size_t>(n));
     } else {
       const auto n = ::send(socket_, bytes.data(), bytes.size(), MSG_NOSIGNAL);

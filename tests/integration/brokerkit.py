@@ -8,6 +8,7 @@ python3-paho-mqtt).
     rabbit.publish("", "orders", [b'{"id": 1}'])     # the default exchange: the key is the queue
     rabbit.queue_count("orders"), rabbit.get_all("orders")
     rabbit.url        # amqp://guest:guest@127.0.0.1:PORT/
+    RabbitServer(pki=peers.make_pki(d))     # also rabbit.tls_url (amqps://), client certificates optional
     rabbit.stop()     # graceful; start() again brings it back on the same ports and data, so
                       # durable queues and their persistent messages survive
     rabbit.close()    # stop and remove the directory
@@ -29,6 +30,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -255,15 +257,28 @@ class Outgoing(NamedTuple):
 
 class RabbitServer:
     """One RabbitMQ node with its own ports (AMQP, distribution, epmd), data and log directory.
-    The node's epmd is our child too, so nothing outlives stop(); every port is on 127.0.0.1."""
+    The node's epmd is our child too, so nothing outlives stop(); every port is on 127.0.0.1.
+
+    With `pki` (a peers.make_pki dict) it also listens with TLS on a port of its own (tls_url),
+    with the server certificate for 127.0.0.1 and localhost. RabbitMQ's ssl_options hold for
+    every TLS listener of a node, so `client_certs` decides for that one port: "optional" (the
+    default: a client certificate is asked for and, when one is sent, must come from the CA;
+    a client without one is let in), "required" (fail_if_no_peer_cert) or "none" (verify_none)."""
 
     user = password = "guest"
+    CLIENT_CERTS = {"none": ("verify_none", "false"), "optional": ("verify_peer", "false"),
+                    "required": ("verify_peer", "true")}
 
-    def __init__(self, start_timeout=60, stop_timeout=30):
+    def __init__(self, start_timeout=60, stop_timeout=30, pki=None, client_certs="optional"):
+        if client_certs not in self.CLIENT_CERTS:
+            raise ValueError(f"client_certs: one of {', '.join(self.CLIENT_CERTS)}, not {client_certs!r}")
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.pki = pki
+        self.client_certs = client_certs
         self.base = None
-        self.port = self.dist_port = self.epmd_port = None
+        self.port = self.dist_port = self.epmd_port = self.tls_port = None
+        self.tls_problem = None  # the last failed TLS handshake of start(), for its timeout message
         self.process = None
         self.epmd = None
         self.started_in = None  # seconds the last start() took until AMQP connections were accepted
@@ -271,6 +286,10 @@ class RabbitServer:
     @property
     def url(self):
         return f"amqp://{self.user}:{self.password}@{HOST}:{self.port}/"
+
+    @property
+    def tls_url(self):
+        return f"amqps://{self.user}:{self.password}@{HOST}:{self.tls_port}/"
 
     @property
     def nodename(self):
@@ -287,19 +306,36 @@ class RabbitServer:
         if reason:
             raise unittest.SkipTest(reason)
         self.base = Path(tempfile.mkdtemp(prefix="sb-rabbit-"))
-        self.port, self.dist_port, self.epmd_port = _distinct_free_ports(3)
-        (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = {HOST}:{self.port}\n"
-            "loopback_users = none\n"
-            # The machine's whole disk and memory are not ours to judge: no alarm stops publishers.
-            "disk_free_limit.absolute = 1MB\n"
-            "log.console = false\n"
-            "log.file.level = info\n")
+        self.port, self.dist_port, self.epmd_port, *tls_port = _distinct_free_ports(4 if self.pki else 3)
+        config = (f"listeners.tcp.default = {HOST}:{self.port}\n"
+                  "loopback_users = none\n"
+                  # The machine's whole disk and memory are not ours to judge: no alarm stops publishers.
+                  "disk_free_limit.absolute = 1MB\n"
+                  "log.console = false\n"
+                  "log.file.level = info\n")
+        owned = [self.base, self.base / "mnesia", self.log_dir, self.base / "rabbitmq.conf",
+                 self.base / "enabled_plugins"]
+        if self.pki:
+            # Copies the node's account can read (the key's directory may well be private).
+            tls = self.base / "tls"
+            tls.mkdir()
+            for key in ("ca", "server_cert", "server_key"):
+                shutil.copy(self.pki[key], tls / key)
+                owned.append(tls / key)
+            owned.append(tls)
+            [self.tls_port] = tls_port
+            verify, fail_if_no_peer_cert = self.CLIENT_CERTS[self.client_certs]
+            config += (f"listeners.ssl.default = {HOST}:{self.tls_port}\n"
+                       f"ssl_options.cacertfile = {tls / 'ca'}\n"
+                       f"ssl_options.certfile = {tls / 'server_cert'}\n"
+                       f"ssl_options.keyfile = {tls / 'server_key'}\n"
+                       f"ssl_options.verify = {verify}\n"
+                       f"ssl_options.fail_if_no_peer_cert = {fail_if_no_peer_cert}\n")
+        (self.base / "rabbitmq.conf").write_text(config)
         (self.base / "enabled_plugins").write_text("[].\n")  # not /etc/rabbitmq's list
         for sub in ("mnesia", "log"):
             (self.base / sub).mkdir()
-        _owned_by(RABBIT_ACCOUNT, self.base, self.base / "mnesia", self.log_dir, self.base / "rabbitmq.conf",
-                  self.base / "enabled_plugins")
+        _owned_by(RABBIT_ACCOUNT, *owned)
 
     def _environment(self):
         return {
@@ -334,6 +370,7 @@ class RabbitServer:
         if self.base is None:
             self._prepare()
         started = time.monotonic()
+        self.tls_problem = None
         environment = self._environment()
         with open(self.base / "epmd.out", "ab") as out:
             self.epmd = subprocess.Popen(["epmd", "-port", str(self.epmd_port), "-address", HOST],
@@ -355,7 +392,8 @@ class RabbitServer:
                 return self
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"RabbitMQ not accepting AMQP connections after {self.start_timeout}s:\n"
+                tls = f" (the last TLS handshake: {self.tls_problem!r})" if self.tls_problem else ""
+                raise RuntimeError(f"RabbitMQ not accepting AMQP connections after {self.start_timeout}s{tls}:\n"
                                    f"{self.log_text()}")
             time.sleep(0.1)
 
@@ -367,8 +405,27 @@ class RabbitServer:
             return False
         try:
             self.connect(timeout=3).close()
-            return True
         except pika.exceptions.AMQPError:
+            return False
+        return self.tls_port is None or self._tls_handshake()
+
+    def _tls_handshake(self):
+        """True once the TLS listener completes a handshake with a client that trusts the CA (and
+        shows the client certificate) and speaks AMQP: a node start() returned has a working TLS port."""
+        context = ssl.create_default_context(cafile=self.pki["ca"])
+        if self.pki.get("client_cert"):
+            context.load_cert_chain(self.pki["client_cert"], self.pki["client_key"])
+        try:
+            with socket.create_connection((HOST, self.tls_port), timeout=3) as raw:
+                with context.wrap_socket(raw, server_hostname=HOST) as tls:
+                    tls.sendall(b"AMQP\x00\x00\x09\x01")  # the broker answers with connection.start
+                    return len(tls.recv(7)) > 0
+        except ssl.SSLCertVerificationError as e:
+            # Our own client does not trust the node's certificate: waiting will not mend that.
+            self.stop()
+            raise RuntimeError(f"the TLS listener on {self.tls_port} has a certificate we do not trust: {e}") from e
+        except OSError as e:  # ssl.SSLError too: the node may fail handshakes until it has read its files
+            self.tls_problem = e
             return False
 
     def stop(self):
@@ -405,11 +462,12 @@ class RabbitServer:
         self.close()
 
     def log_text(self, limit=4000):
-        """The tail of the script's output and of the node's log."""
+        """The tail (`limit` characters, None: all) of the script's output and of the node's log."""
         parts = []
         for path in [self.base / "server.out", *sorted(self.log_dir.glob("*.log"))] if self.base else []:
             try:
-                parts.append(f"--- {path.name}\n{path.read_text(errors='replace')[-limit:]}")
+                text = path.read_text(errors="replace")
+                parts.append(f"--- {path.name}\n{text if limit is None else text[-limit:]}")
             except OSError:
                 pass
         return "\n".join(parts)
