@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <set>
 
 #include "switchboard/log.hpp"
@@ -15,6 +16,8 @@ namespace switchboard::adapters::amqp {
 namespace {
 constexpr std::chrono::milliseconds kFirstBackoff{500};
 constexpr std::chrono::milliseconds kMaxBackoff{5'000};
+constexpr std::chrono::seconds kStableConnection{5};  // a connection that held this long resets the backoff
+constexpr std::chrono::seconds kRestartWait{10};
 // How often an idle consumer calls into librabbitmq, which sends heartbeats from its calls.
 constexpr int kIdleWakeMs = 1000;
 }  // namespace
@@ -43,6 +46,7 @@ struct Settlements {
       --outstanding;
     }
     wake();
+    changed.notify_all();
   }
   void wake() const {
     const std::uint64_t one = 1;
@@ -145,6 +149,12 @@ std::string AmqpInbound::describe() const {
 
 void AmqpInbound::start(Intake& intake) {
   if (thread_.joinable()) {  // a restart: the previous run may still be acknowledging
+    {
+      // Closing its connection would hand its messages still in the route to the new consumer
+      // at once, to run a second time beside the first.
+      std::unique_lock lock(settlements_->mutex);
+      settlements_->changed.wait_for(lock, kRestartWait, [&] { return settlements_->outstanding == 0; });
+    }
     settlements_->finish();
     thread_.join();
   }
@@ -195,15 +205,21 @@ void AmqpInbound::run(Intake& intake) {
       // Unsettled messages of a lost connection are redelivered anyway: nothing to wait for.
       if (settlements_->stopping || settlements_->finishing) break;
     }
+    std::optional<std::chrono::steady_clock::time_point> connected_at;
     try {
       Connection connection(options_.broker);
+      connected_at = std::chrono::steady_clock::now();
       ++generation;
       if (unavailable) log(LogLevel::Info, "broker available again", {route, {"url", url}});
       unavailable = false;
-      backoff = kFirstBackoff;
       consume(connection, intake, generation);
       break;
     } catch (const BrokerError& e) {
+      // A connection that held is a fresh start; one that fails at once (the queue deleted,
+      // access to it refused) keeps backing off.
+      if (connected_at && std::chrono::steady_clock::now() - *connected_at >= kStableConnection) {
+        backoff = kFirstBackoff;
+      }
       if (!unavailable) {
         log(LogLevel::Warn, std::string("amqp consumer lost the broker, reconnecting with backoff: ") + e.what(),
             {route, {"url", url}});
@@ -332,11 +348,19 @@ void AmqpInbound::consume(Connection& connection, Intake& intake, std::uint64_t 
 bool AmqpInbound::deliver(Connection& connection, Intake& intake, std::uint64_t generation, amqp_envelope_t& envelope) {
   Message message = intake.newMessage();
   auto& headers = message.headers();
+  const auto& properties = envelope.message.properties;
+  // The publisher's headers first, so that the amqp.* ones below are the broker's facts.
+  if (properties._flags & AMQP_BASIC_HEADERS_FLAG) {
+    std::string text;
+    for (int i = 0; i < properties.headers.num_entries; ++i) {
+      const auto& entry = properties.headers.entries[i];
+      if (fieldText(entry.value, text)) headers.set(view(entry.key), text);
+    }
+  }
   headers.set("amqp.exchange", std::string(view(envelope.exchange)));
   headers.set("amqp.routing_key", std::string(view(envelope.routing_key)));
   headers.set("amqp.redelivered", envelope.redelivered ? "true" : "false");
   headers.set("amqp.delivery_tag", std::to_string(envelope.delivery_tag));
-  const auto& properties = envelope.message.properties;
   const std::pair<amqp_flags_t, std::pair<const char*, const amqp_bytes_t*>> texts[] = {
       {AMQP_BASIC_MESSAGE_ID_FLAG, {"amqp.message_id", &properties.message_id}},
       {AMQP_BASIC_CORRELATION_ID_FLAG, {"amqp.correlation_id", &properties.correlation_id}},
@@ -346,13 +370,6 @@ bool AmqpInbound::deliver(Connection& connection, Intake& intake, std::uint64_t 
   };
   for (const auto& [flag, header] : texts) {
     if (properties._flags & flag) headers.set(header.first, std::string(view(*header.second)));
-  }
-  if (properties._flags & AMQP_BASIC_HEADERS_FLAG) {
-    std::string text;
-    for (int i = 0; i < properties.headers.num_entries; ++i) {
-      const auto& entry = properties.headers.entries[i];
-      if (fieldText(entry.value, text)) headers.set(view(entry.key), text);
-    }
   }
   std::string content_type = (properties._flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
                                  ? std::string(view(properties.content_type))

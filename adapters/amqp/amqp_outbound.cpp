@@ -121,11 +121,23 @@ bool AmqpOutbound::sendAsync(Message& message, Done done) {
     job.done(Status::badInput(e.what()));
     return true;
   }
+  // AMQP short strings: longer ones would fail the whole connection, not this message.
+  if (job.routing_key.size() > 255) {
+    job.done(Status::badInput("routing key longer than 255 bytes: '" + job.routing_key.substr(0, 64) + "...'"));
+    return true;
+  }
+  for (const auto& [name, value] : job.headers) {
+    if (name.size() > 255) {
+      job.done(Status::badInput("header name longer than 255 bytes: '" + name.substr(0, 64) + "...'"));
+      return true;
+    }
+  }
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (!started_) {  // the connection is made at the first send, not when routes are only checked
       wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
       if (wake_fd_ < 0) {
+        lock.unlock();
         job.done(Status::transient("amqp: cannot make an eventfd"));
         return true;
       }
@@ -163,14 +175,16 @@ void AmqpOutbound::run() {
   auto retry_at = std::chrono::steady_clock::now();
   for (;;) {
     std::deque<Job> jobs;
+    bool stopping;
     {
       std::lock_guard lock(mutex_);
       jobs.swap(queued_);
-      if (stopping_) {
-        for (auto& job : jobs) job.done(Status::transient("amqp endpoint stopped"));
-        failInFlight(Status::transient(describe() + ": endpoint stopped before the broker confirmed"));
-        return;
-      }
+      stopping = stopping_;
+    }
+    if (stopping) {
+      for (auto& job : jobs) job.done(Status::transient("amqp endpoint stopped"));
+      failInFlight(Status::transient(describe() + ": endpoint stopped before the broker confirmed"));
+      return;
     }
     if (!jobs.empty() && !connection) {
       if (unreachable && std::chrono::steady_clock::now() < retry_at) {

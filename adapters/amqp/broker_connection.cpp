@@ -35,7 +35,10 @@ BrokerSettings BrokerSettings::from(const Options& options) {
     throw OptionError("url", "url must start with amqp:// or amqps://, like amqp://guest:guest@127.0.0.1:5672/");
   }
   if (amqp_parse_url(buffer.data(), &info) != AMQP_STATUS_OK) {
-    throw OptionError("url", "cannot read '" + s.redacted() + "': write amqp://user:password@host:port/vhost");
+    // Not echoed: a password with / or @ in it is what makes a url unreadable.
+    throw OptionError("url",
+                      "cannot read the url: write amqp://user:password@host:port/vhost, with / @ : and % in the "
+                      "user or password percent-encoded (%2F %40 %3A %25)");
   }
   s.host = info.host;
   s.port = info.port;

@@ -44,8 +44,10 @@ Status MqttOutbound::send(Message& message) {
   } catch (const MessageError& e) {
     return Status::badInput(e.what());
   }
-  if (published.topic.empty() || published.topic.find_first_of("+#") != std::string::npos) {
-    return Status::badInput("cannot publish to topic '" + published.topic + "': empty or with a wildcard");
+  if (published.topic.empty() || published.topic.size() > 0xffff ||
+      published.topic.find_first_of("+#") != std::string::npos) {
+    return Status::badInput("cannot publish to topic '" + published.topic.substr(0, 200) +
+                            "': empty, longer than 65535 bytes, or with a wildcard");
   }
   published.qos = options_.qos;
   published.retain = options_.retain;

@@ -23,6 +23,8 @@ namespace {
 
 constexpr std::chrono::milliseconds kFirstBackoff{500};
 constexpr std::chrono::milliseconds kMaxBackoff{5'000};
+constexpr std::chrono::milliseconds kRedeliveryPause{1'000};
+constexpr std::chrono::seconds kStableConnection{5};
 
 /// A failure of the connection: it is closed and made again.
 class ConnectionError : public std::runtime_error {
@@ -329,16 +331,21 @@ Status Session::publish(PublishFields message, std::chrono::milliseconds timeout
     return Status::transient("not connected to " + settings_.redacted() +
                              (last_error_.empty() ? std::string() : ": " + last_error_));
   }
-  if (message.qos == 0) {
-    queue(encodePublish(message));
-    return Status::ok();
+  if (message.qos > 0) {
+    do {
+      message.packet_id = ++last_packet_id_;
+    } while (message.packet_id == 0 || awaited_.count(message.packet_id));
   }
-  do {
-    message.packet_id = ++last_packet_id_;
-  } while (message.packet_id == 0 || awaited_.count(message.packet_id));
+  std::string packet;
+  try {
+    packet = encodePublish(message);
+  } catch (const std::invalid_argument& e) {
+    return Status::badInput(std::string("cannot publish: ") + e.what());
+  }
+  queue(std::move(packet));
+  if (message.qos == 0) return Status::ok();
   Awaited awaited;
   awaited_[message.packet_id] = &awaited;
-  queue(encodePublish(message));
   const bool done = changed_.wait_until(lock, deadline, [&] { return awaited.done; });
   if (!done) {
     awaited_.erase(message.packet_id);
@@ -384,6 +391,7 @@ void Session::run() {
   auto backoff = kFirstBackoff;
   bool unavailable = false;
   bool first = true;  // the first failure is the owner's to report (a start-up warning, a send error)
+  std::chrono::steady_clock::time_point connected_at;
   const auto url = settings_.redacted();
   for (;;) {
     {
@@ -406,7 +414,7 @@ void Session::run() {
       was_connected = true;
       if (unavailable) log(LogLevel::Info, "mqtt broker available again", {{"route", route_id_}, {"url", url}});
       unavailable = false;
-      backoff = kFirstBackoff;
+      connected_at = std::chrono::steady_clock::now();
       for (auto& packet : early) {
         if (packet.type == PacketType::Publish && on_message_) on_message_(decodePublish(packet), connection);
       }
@@ -430,12 +438,17 @@ void Session::run() {
       }
       unavailable = !requested;
       first = false;
+      // A connection that held is a fresh start; one that fails at once (a client id taken
+      // over, a subscription refused after login) keeps backing off.
+      if (was_connected && std::chrono::steady_clock::now() - connected_at >= kStableConnection)
+        backoff = kFirstBackoff;
     }
     std::unique_lock lock(mutex_);
-    // A reconnect asked for after a failed message is immediate: the broker resends it.
-    const auto pause = was_connected && drop_ == connection_ ? std::chrono::milliseconds(0) : backoff;
+    // After a failed message the broker resends it on the next connection: a short pause
+    // keeps a message that fails every time from turning into a busy loop.
+    const auto pause = was_connected && drop_ == connection_ ? kRedeliveryPause : backoff;
     if (changed_.wait_for(lock, pause, [this] { return stopping_; })) return;
-    if (pause.count() > 0) backoff = std::min(backoff * 2, kMaxBackoff);
+    backoff = std::min(backoff * 2, kMaxBackoff);
   }
 }
 
@@ -498,13 +511,18 @@ void Session::serve(Transport& transport, std::uint64_t connection) {
   for (;;) {
     std::deque<std::string> out;
     bool stopping;
+    bool dropping;
+    std::string drop_reason;
     {
       std::lock_guard lock(mutex_);
       stopping = stopping_;
-      if (!stopping && drop_ == connection)
-        throw ConnectionError("reconnecting, so that the broker sends what was not acknowledged again: " +
-                              drop_reason_);
+      dropping = !stopping && drop_ == connection;
+      if (dropping) drop_reason = drop_reason_;
       out.swap(outgoing_);
+    }
+    if (dropping) {
+      for (const auto& packet : out) transport.write(packet);  // acknowledgements of finished messages
+      throw ConnectionError("reconnecting, so that the broker sends what was not acknowledged again: " + drop_reason);
     }
     if (stopping) {
       for (const auto& packet : out) transport.write(packet);  // acknowledgements made while stopping

@@ -1,6 +1,7 @@
 // The `switchboard` command: run, validate, plugins, version.
 #include <signal.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <algorithm>
 #include <cstdlib>
@@ -318,6 +319,9 @@ int commandRun(const std::vector<std::string>& args) {
   // Signals are taken by sigwait on this thread; block them before any other thread starts.
   const sigset_t signals = handledSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A peer that resets a connection must cost an error on that connection, not the process:
+  // TLS libraries write with plain write(2), which raises SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
 
   std::vector<std::unique_ptr<Loaded>> retired;  // registries of replaced configurations; outlive the bus
   auto loaded = std::make_unique<Loaded>();

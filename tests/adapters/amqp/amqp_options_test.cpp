@@ -45,6 +45,15 @@ TEST_CASE("amqp: option errors name the option", "[amqp]") {
   inboundFails({{"url", "amqp://h"}, {"queue", "q"}, {"prefetch", -1}}, "prefetch");
   inboundFails({{"url", "amqp://h"}, {"queue", "q"}, {"tls_ca", "ca.pem"}}, "url");
 
+  // A password with a slash makes the url unreadable; the error must not show it.
+  try {
+    InboundOptions::from(optionsFor(InboundOptions::spec(), {{"url", "amqp://app:se/cret@h/"}, {"queue", "q"}}));
+    FAIL("no OptionError for an unreadable url");
+  } catch (const OptionError& e) {
+    CHECK(std::string(e.what()).find("se/cret") == std::string::npos);
+    CHECK(std::string(e.what()).find("percent-encoded") != std::string::npos);
+  }
+
   auto outboundFails = [](nlohmann::ordered_json values, const std::string& option) {
     try {
       OutboundOptions::from(optionsFor(OutboundOptions::spec(), std::move(values)));
