@@ -20,21 +20,8 @@ usage() {
     echo "--bin PATH: measure this switchboard binary (its bin/plugins beside it) instead of building build-bench/"
 }
 
-while (($#)); do
-    case $1 in
-        --messages) messages=${2:?--messages needs a value}; shift 2 ;;
-        --messages=*) messages=${1#*=}; shift ;;
-        --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
-        --rounds=*) rounds=${1#*=}; shift ;;
-        --concurrency) concurrency=${2:?--concurrency needs a value}; shift 2 ;;
-        --concurrency=*) concurrency=${1#*=}; shift ;;
-        --bin) sb_bin=${2:?--bin needs a path}; shift 2 ;;
-        --bin=*) sb_bin=${1#*=}; shift ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-    esac
-done
+source "$here/../args.sh"
+parse_options messages=messages rounds=rounds concurrency=concurrency bin=sb_bin -- "$@"
 
 # shellcheck source=bench/lib.sh
 source "$here/../lib.sh"

@@ -35,23 +35,8 @@ usage() {
     echo "--bin PATH: measure this switchboard binary (its bin/plugins beside it) instead of building build-bench/"
 }
 
-while (($#)); do
-    case $1 in
-        --rows) rows=${2:?--rows needs a value}; shift 2 ;;
-        --rows=*) rows=${1#*=}; shift ;;
-        --rounds) rounds=${2:?--rounds needs a value}; shift 2 ;;
-        --rounds=*) rounds=${1#*=}; shift ;;
-        --duration) duration=${2:?--duration needs a value}; shift 2 ;;
-        --duration=*) duration=${1#*=}; shift ;;
-        --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
-        --warmup=*) warmup=${1#*=}; shift ;;
-        --bin) sb_bin=${2:?--bin needs a path}; shift 2 ;;
-        --bin=*) sb_bin=${1#*=}; shift ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-    esac
-done
+source "$here/../args.sh"
+parse_options rows=rows rounds=rounds duration=duration warmup=warmup bin=sb_bin -- "$@"
 [[ $rows =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rows must be a positive whole number" >&2; exit 2; }
 [[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds must be a positive whole number" >&2; exit 2; }
 

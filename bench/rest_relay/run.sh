@@ -23,17 +23,8 @@ usage() {
     sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
-while (($#)); do
-    case $1 in
-        --duration) duration=${2:?--duration needs a value}; shift 2 ;;
-        --duration=*) duration=${1#*=}; shift ;;
-        --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
-        --warmup=*) warmup=${1#*=}; shift ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-    esac
-done
+source "$here/../args.sh"
+parse_options duration=duration warmup=warmup -- "$@"
 
 lua_script=$here/post.lua
 # shellcheck source=bench/lib.sh

@@ -25,19 +25,8 @@ usage() {
     echo "--bin PATH: measure this switchboard binary (its bin/plugins beside it) instead of building build-bench/"
 }
 
-while (($#)); do
-    case $1 in
-        --duration) duration=${2:?--duration needs a value}; shift 2 ;;
-        --duration=*) duration=${1#*=}; shift ;;
-        --warmup) warmup=${2:?--warmup needs a value}; shift 2 ;;
-        --warmup=*) warmup=${1#*=}; shift ;;
-        --bin) sb_bin=${2:?--bin needs a path}; shift 2 ;;
-        --bin=*) sb_bin=${1#*=}; shift ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-    esac
-done
+source "$here/../args.sh"
+parse_options duration=duration warmup=warmup bin=sb_bin -- "$@"
 
 lua_script=$here/post.lua
 # shellcheck source=bench/lib.sh

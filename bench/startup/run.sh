@@ -19,17 +19,8 @@ usage() {
     echo "--bin PATH: measure this switchboard binary (its bin/plugins beside it) instead of building build-bench/"
 }
 
-while (($#)); do
-    case $1 in
-        --starts) starts=${2:?--starts needs a value}; shift 2 ;;
-        --starts=*) starts=${1#*=}; shift ;;
-        --bin) sb_bin=${2:?--bin needs a path}; shift 2 ;;
-        --bin=*) sb_bin=${1#*=}; shift ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-    esac
-done
+source "$here/../args.sh"
+parse_options starts=starts bin=sb_bin -- "$@"
 
 source "$here/../lib.sh"
 need_packages python3:python3

@@ -21,17 +21,8 @@ usage() {
     sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
-while (($#)); do
-    case $1 in
-        --min-time) min_time=${2:?--min-time needs a value}; shift 2 ;;
-        --min-time=*) min_time=${1#*=}; shift ;;
-        --repetitions) repetitions=${2:?--repetitions needs a value}; shift 2 ;;
-        --repetitions=*) repetitions=${1#*=}; shift ;;
-        --keep) keep=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) echo "run.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
-    esac
-done
+source "$here/../args.sh"
+parse_options min-time=min_time repetitions=repetitions -- "$@"
 [[ $repetitions =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --repetitions must be a positive whole number" >&2; exit 2; }
 
 log() { printf '[bench] %s\n' "$*" >&2; }

@@ -255,7 +255,33 @@ class Outgoing(NamedTuple):
     properties: dict
 
 
-class RabbitServer:
+class _BrokerProcess:
+    """What both brokers share: a child process (`process`) with its data in `base`; the
+    subclass gives start() and stop()."""
+
+    process = None
+    base = None
+
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def close(self):
+        """stop() and remove the directory."""
+        try:
+            self.stop()
+        finally:
+            if self.base is not None:
+                shutil.rmtree(self.base, ignore_errors=True)
+                self.base = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class RabbitServer(_BrokerProcess):
     """One RabbitMQ node with its own ports (AMQP, distribution, epmd), data and log directory.
     The node's epmd is our child too, so nothing outlives stop(); every port is on 127.0.0.1.
 
@@ -443,24 +469,6 @@ class RabbitServer:
         self.epmd = None
         return code
 
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
-    def close(self):
-        """stop() and remove the directory."""
-        try:
-            self.stop()
-        finally:
-            if self.base is not None:
-                shutil.rmtree(self.base, ignore_errors=True)
-                self.base = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
-
     def log_text(self, limit=4000):
         """The tail (`limit` characters, None: all) of the script's output and of the node's log."""
         parts = []
@@ -587,7 +595,7 @@ def mosquitto_missing(users=False):
     return _account_missing(MOSQUITTO_ACCOUNT)
 
 
-class MosquittoServer:
+class MosquittoServer(_BrokerProcess):
     """One Mosquitto broker on 127.0.0.1 and a free port. Persistence is on and stop() is a clean
     shutdown, so a restart on the same port keeps the persistent sessions (clean_session false),
     their subscriptions and the QoS 1 messages queued for them.
@@ -691,23 +699,6 @@ class MosquittoServer:
     def stop(self):
         """Clean shutdown (SIGTERM: the persistence file is written). Returns the exit code."""
         return _stop_process_group(self.process, signal.SIGTERM, self.stop_timeout)
-
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
-    def close(self):
-        try:
-            self.stop()
-        finally:
-            if self.base is not None:
-                shutil.rmtree(self.base, ignore_errors=True)
-                self.base = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.close()
 
     def log_text(self, limit=4000):
         """The tail (`limit` characters, None: all) of Mosquitto's output and of its log."""
