@@ -2,17 +2,21 @@
 started once for the module; every test uses queues and exchanges of its own. Covers the
 inbound's headers and acknowledgement, declaring and binding, the outbound's properties,
 headers and publisher confirms, competing consumers (also across a kill -9), a broker outage,
-a failing downstream (requeue, or the dead letter endpoint), a wrong password, and amqps://
-(the node has a TLS listener too, with a certificate from a CA of the module's own)."""
+a failing downstream (requeue, or the dead letter endpoint), a wrong password, amqps://
+(the node has a TLS listener too, with a certificate from a CA of the module's own), and the
+telemetry example (examples/telemetry) against this node and a Mosquitto of its own."""
+import datetime
 import json
 import tempfile
 import time
 import unittest
+import uuid
 
-from brokerkit import (BIN, SCALE, BrokerTestCase, Outgoing, RabbitServer, bus_adapter_missing, delivery_counts,
-                       header, json_bodies, rabbit_missing, unique_name)
-from harness import HOST, wait_for
-from peers import curl, make_pki
+from brokerkit import (BIN, SCALE, BrokerTestCase, MosquittoServer, MqttSubscriber, Outgoing, RabbitServer,
+                       bus_adapter_missing, delivery_counts, header, json_bodies, mosquitto_missing, rabbit_missing,
+                       unique_name)
+from harness import HOST, SOURCE_DIR, Bus, visible_files, wait_for
+from peers import NO_PROXY, curl, make_pki
 
 RABBIT = None
 PKI = None          # make_pki's files: the node's TLS listener has its server certificate
@@ -544,6 +548,114 @@ class AmqpTlsTest(AmqpTestCase):
         self.wait_queue_empty(inbox)
         self.stop_cleanly(bus)
         print(f"\nmutual TLS, a stranger's certificate: {answer.status} {answer.json().get('error')!r}", flush=True)
+
+
+class TelemetryExampleTest(AmqpTestCase):
+    """examples/telemetry as its README runs it, from a copy of routes.yaml: MQTT readings end as
+    JSON lines in the archive by way of the exchange and the queue, a POST becomes a retained
+    command. Here rather than in test_examples.py so that it shares the module's RabbitMQ node;
+    its Mosquitto starts in milliseconds. The route file's own cases run offline (ctest label cases)."""
+
+    TOPIC = "devices/d-42/telemetry"
+
+    def setUp(self):
+        super().setUp()
+        reason = mosquitto_missing() or bus_adapter_missing(BIN, "mqtt")
+        if reason:
+            self.skipTest(reason)
+        self.broker = MosquittoServer()
+        self.addCleanup(self.broker.close)  # after tearDown: the bus goes first
+        self.broker.start()
+
+    def start_example(self, hostname):
+        """The example's routes, copied, with the REST listener moved from its fixed 8082 to this
+        test's port; the brokers and the MQTT client id come from the environment, as in the README."""
+        text = (SOURCE_DIR / "examples" / "telemetry" / "routes.yaml").read_text()
+        self.assertIn("listen: 127.0.0.1:8082", text)
+        (self.dir / "routes.yaml").write_text(text.replace("listen: 127.0.0.1:8082", f"listen: {HOST}:{self.port}"))
+        bus = Bus(self.dir / "routes.yaml", self.dir, args=["--drain-timeout", "2s"], plugins=[], binary=BIN,
+                  env=dict(NO_PROXY, MQTT_URL=self.broker.url, AMQP_URL=RABBIT.url, HOSTNAME=hostname))
+        ready = []
+        self.buses.append((bus, lambda: bool(ready)))  # tearDown stops it and reports a death
+        bus.start()
+        ready.append(True)
+        self.bus = bus
+        return bus
+
+    def counters(self, bus):
+        status, routes = bus.admin_json("/routes")
+        self.assertEqual(status, 200, routes)
+        return {route["id"]: route["counters"] for route in routes}
+
+    def test_readings_reach_the_archive_and_commands_reach_the_device(self):
+        hostname = f"sb-test-{uuid.uuid4().hex[:8]}"
+        bus = self.start_example(hostname)
+        # Readings published before the subscription, or before the archive queue is bound to
+        # the exchange, would reach nobody.
+        self.broker.wait_subscribed("devices/+/telemetry", client_prefix=f"telemetry-in-{hostname}")
+        wait_for(lambda: RABBIT.queue_exists("telemetry-archive") and RABBIT.consumer_count("telemetry-archive"),
+                 20, interval=0.1, what="the bus consuming telemetry-archive")
+
+        first_day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+        readings = [{"device": "d-42", "value": 21.5, "unit": "C"},
+                    {"device": "d-42", "unit": "C"},  # no value: filtered out
+                    {"device": "d-42", "value": 22, "unit": "C"}]
+        self.broker.publish(self.TOPIC, [json.dumps(r).encode() for r in readings], qos=1)
+        archive = self.dir / "archive" / "telemetry.d-42"
+
+        def archived_lines():
+            return [line for path in sorted(archive.glob("*.jsonl"))
+                    for line in path.read_text().splitlines(keepends=True)]
+
+        def readings_ended():
+            counters = self.counters(bus)["telemetry-in"]
+            ended = sum(counters[k] for k in ("delivered", "filtered", "dead_lettered", "failed"))
+            return counters if ended >= 3 else None
+
+        in_counters = wait_for(readings_ended, 20, what="all three readings ended")
+        self.assertEqual({k: in_counters[k] for k in ("delivered", "filtered", "dead_lettered", "failed")},
+                         {"delivered": 2, "filtered": 1, "dead_lettered": 0, "failed": 0}, in_counters)
+        wait_for(lambda: self.counters(bus)["telemetry-archive"]["delivered"] == 2, 20,
+                 what="both events archived and acknowledged")
+        last_day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+        # The day is UTC (${now:%Y-%m-%d}); one test may straddle midnight.
+        self.assertLessEqual({p.name for p in archive.glob("*.jsonl")}, {f"{first_day}.jsonl", f"{last_day}.jsonl"},
+                             visible_files(self.dir / "archive"))
+        self.assertEqual([str(p) for p in visible_files(self.dir / "archive")
+                          if p.parent.name != "telemetry.d-42"], [])
+        lines = archived_lines()
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(lines[-1].endswith("\n"), lines)
+        events = sorted((json.loads(line) for line in lines), key=lambda e: e["value"])
+        for event, value in zip(events, (21.5, 22)):
+            self.assertEqual({k: event.get(k) for k in ("device", "value", "unit", "topic")},
+                             {"device": "d-42", "value": value, "unit": "C", "topic": self.TOPIC}, event)
+            self.assertRegex(event.get("received_at") or "", r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", event)
+            self.assertEqual(set(event), {"device", "value", "unit", "topic", "received_at"}, event)
+        self.wait_queue_empty("telemetry-archive", timeout=10)
+
+        # A command: 202 once the broker has it, to a subscriber now and, retained, to one later.
+        with MqttSubscriber(self.broker, ["devices/d-42/commands"]) as subscriber:
+            answer = curl(self.url("/devices/d-42/commands"), data='{"action": "reboot"}',
+                          headers=["Content-Type: application/json"])
+            self.assertEqual(answer.status, 202, answer)
+            wait_for(lambda: subscriber.count() >= 1, 10, what="the command at the device")
+            [live] = subscriber.messages()
+        self.assertEqual((live.topic, json.loads(live.payload), live.qos),
+                         ("devices/d-42/commands", {"action": "reboot"}, 1))
+        with MqttSubscriber(self.broker, ["devices/d-42/commands"]) as late:
+            wait_for(lambda: late.count() >= 1, 10, what="the retained command")
+            [retained] = late.messages()
+        self.assertEqual((retained.topic, json.loads(retained.payload), retained.retain),
+                         ("devices/d-42/commands", {"action": "reboot"}, True))
+
+        self.assertEqual(visible_files(self.dir / "dead"), [])
+        complaints = self.complaints(bus)
+        self.stop_cleanly(bus)
+        self.assertEqual(complaints, [], bus.log_text()[-3000:])
+        # Acknowledged after the line was written: nothing comes back when the bus goes.
+        self.assertEqual(RABBIT.queue_count("telemetry-archive"), 0, "events were requeued: not acknowledged")
+        self.assertEqual(len(archived_lines()), 2)
 
 
 if __name__ == "__main__":

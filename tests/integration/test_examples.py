@@ -1,5 +1,5 @@
-"""The shipped route files validate, and the quickstart and the SOAP bridge do what their
-READMEs say."""
+"""The shipped route files validate, and the quickstart, the SOAP bridge and the outbox do what
+their READMEs say. The telemetry example is run in test_amqp.py, on that module's RabbitMQ node."""
 import json
 import shutil
 import socket
