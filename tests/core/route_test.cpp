@@ -222,9 +222,12 @@ struct Harness {
     m.setBody(std::move(body), "text/plain");
     return m;
   }
+  /// As a request-reply inbound hands a message over (its caller waits for the reply).
   void send(std::string body) {
     REQUIRE(state.intake->offer(message(std::move(body)), collector()) == Intake::Admission::Accepted);
   }
+  /// As a poller hands a message over.
+  void poll(std::string body) { REQUIRE(state.intake->deliver(message(std::move(body)), collector())); }
   std::vector<Outcome> waitFor(std::size_t count, std::chrono::milliseconds timeout = 5s) {
     std::unique_lock lock(mutex);
     REQUIRE(done.wait_for(lock, timeout, [&] { return outcomes.size() >= count; }));
@@ -610,7 +613,7 @@ TEST_CASE("an idempotent route skips an item that was done and endpoints that to
     }
     h.send("item-1");  // first takes it, second fails: not acknowledged
     h.send("item-1");  // delivered again: first is skipped, second takes it
-    h.send("item-1");  // done: skipped as a whole
+    h.poll("item-1");  // done: skipped as a whole
     h.send("item-2");
     const auto outcomes = h.waitFor(4);
     CHECK(outcomes[0].kind == Outcome::Kind::Failed);
@@ -622,10 +625,73 @@ TEST_CASE("an idempotent route skips an item that was done and endpoints that to
     CHECK(h.state.calls["second"] == 3);  // item-1 twice (one failure), item-2 once
   }
   {
-    // The store outlives the process: a restarted route still knows item-1.
+    // The store outlives the process: a restarted route still knows item-1, and a caller
+    // repeating it gets the reply the first request got.
     Harness h(config);
+    h.poll("item-1");
     h.send("item-1");
-    CHECK(h.waitFor(1)[0].kind == Outcome::Kind::Filtered);
+    const auto outcomes = h.waitFor(2);
+    CHECK(outcomes[0].kind == Outcome::Kind::Filtered);
+    REQUIRE(outcomes[1].kind == Outcome::Kind::Delivered);
+    REQUIRE(outcomes[1].reply);
+    CHECK(outcomes[1].reply->body() == "item-1");
+    CHECK(outcomes[1].reply->contentType() == "text/plain");
+    std::lock_guard lock(h.state.mutex);
+    CHECK(h.state.calls["first"] == 0);
+    CHECK(h.state.calls["second"] == 0);
+  }
+  std::filesystem::remove(store);
+  std::filesystem::remove(store.string() + "-wal");
+  std::filesystem::remove(store.string() + "-shm");
+}
+
+TEST_CASE("an idempotent route runs one message per item at a time, and replays the reply with its status",
+          "[route][idempotent]") {
+  const auto store = std::filesystem::temp_directory_path() / ("sb-seen-" + newUuid() + ".db");
+  auto config = baseRoute();
+  config.concurrency = 2;
+  config.to = {endpoint(EndpointRole::Outbound, "gate")};
+  IdempotencyPolicy policy;
+  policy.key = Template::compile("${body}", Scope{config.id});
+  policy.store = store;
+  config.idempotent = policy;
+  {
+    Harness h(config);
+    h.send("order-7");  // held at the gate
+    h.send("order-7");  // the same item while the first is in progress
+    auto outcomes = h.waitFor(1);
+    CHECK(outcomes[0].kind == Outcome::Kind::Failed);
+    CHECK(outcomes[0].status.code() == Status::Code::Transient);
+    CHECK_THAT(outcomes[0].status.message(), Catch::Contains("'order-7' is in progress"));
+    h.state.release.set_value();
+    h.state.release = std::promise<void>();  // the destructor opens the gate again
+    outcomes = h.waitFor(2);
+    CHECK(outcomes[1].kind == Outcome::Kind::Delivered);
+    h.send("order-7");  // done now: the first reply again
+    outcomes = h.waitFor(3);
+    REQUIRE(outcomes[2].kind == Outcome::Kind::Delivered);
+    CHECK(outcomes[2].reply->body() == "order-7");
+  }
+  {
+    // http.status is part of the answer a repeated request gets.
+    SeenStore seen(store);
+    Message reply("m-1");
+    reply.headers().set("http.status", "201");
+    reply.headers().set("other", "not kept");
+    reply.setBody("{\"id\":7}", "application/json");
+    seen.recordDone("orders", "order-8", reply);
+    CHECK(seen.contains("orders", "order-8", SeenStore::kDone));
+    const auto again = seen.reply("orders", "order-8", "m-2");
+    REQUIRE(again);
+    CHECK(again->id() == "m-2");
+    CHECK(*again->headers().find("http.status") == "201");
+    CHECK(again->headers().find("other") == nullptr);
+    CHECK(again->body() == "{\"id\":7}");
+    CHECK(again->contentType() == "application/json");
+    CHECK_FALSE(seen.reply("orders", "order-9", "m-3"));
+    seen.expire("orders", -1s);  // everything is older than a second from now
+    CHECK_FALSE(seen.contains("orders", "order-8", SeenStore::kDone));
+    CHECK_FALSE(seen.reply("orders", "order-8", "m-4"));
   }
   std::filesystem::remove(store);
   std::filesystem::remove(store.string() + "-wal");

@@ -66,7 +66,8 @@ class Intake {
   virtual ~Intake() = default;
   /// A message with a fresh id.
   virtual Message newMessage() = 0;
-  /// Hands a message over without waiting; Full when the route's queue has no room.
+  /// Hands a message over without waiting, for an inbound whose caller waits for the answer:
+  /// the completion's outcome carries the reply. Full when the route's queue has no room.
   virtual Admission offer(Message message, Completion done) = 0;
   /// Waits for room in the route's queue; false (message not taken) once the route stops.
   virtual bool deliver(Message message, Completion done) = 0;

@@ -20,6 +20,9 @@ struct Route::Flight {
   Scheduler::Clock::time_point admitted_at;
   Scheduler::Clock::time_point sent_at;  // the current attempt's start
   std::optional<std::string> key;        // with `idempotent`: the item's key, once the message started
+  bool holds_key = false;                // its key is in the route's keys_in_flight_
+  bool skipped = false;                  // done before (idempotent): nothing to record
+  bool answers_caller = false;           // offered by an inbound whose caller waits for the reply
   std::optional<Message> reply;
   bool child = false;  // a split's child: it runs in its parent's slot and is not admitted itself
   std::atomic<EndpointMetrics*> at{nullptr};  // the step or endpoint being called
@@ -348,8 +351,9 @@ Message Route::newMessage() {
   return Message(newUuid());
 }
 
-void Route::admit(Message message, Completion done, std::unique_lock<std::mutex>& lock) {
+void Route::admit(Message message, Completion done, bool answers_caller, std::unique_lock<std::mutex>& lock) {
   auto flight = std::make_shared<Flight>();
+  flight->answers_caller = answers_caller;
   if (dead_letter_) flight->original = message;  // only the dead letter endpoint needs it
   flight->message = std::move(message);
   flight->done = std::move(done);
@@ -376,7 +380,7 @@ Intake::Admission Route::offer(Message message, Completion done) {
     ++intake_metrics_.rejected;
     return Admission::Full;
   }
-  admit(std::move(message), std::move(done), lock);
+  admit(std::move(message), std::move(done), true, lock);
   return Admission::Accepted;
 }
 
@@ -384,7 +388,7 @@ bool Route::deliver(Message message, Completion done) {
   std::unique_lock lock(mutex_);
   room_.wait(lock, [this] { return !intake_open_ || admitted_ < capacity_; });
   if (!intake_open_) return false;
-  admit(std::move(message), std::move(done), lock);
+  admit(std::move(message), std::move(done), false, lock);
   return true;
 }
 
@@ -392,6 +396,16 @@ bool Route::waitForRoom() {
   std::unique_lock lock(mutex_);
   room_.wait(lock, [this] { return !intake_open_ || admitted_ < capacity_; });
   return intake_open_;
+}
+
+bool Route::claimKey(const std::string& key) {
+  std::lock_guard lock(keys_mutex_);
+  return keys_in_flight_.insert(key).second;
+}
+
+void Route::releaseKey(const std::string& key) {
+  std::lock_guard lock(keys_mutex_);
+  keys_in_flight_.erase(key);
 }
 
 void Route::dispatch(std::shared_ptr<Flight> flight) {
@@ -462,10 +476,30 @@ void Route::process(const std::shared_ptr<Flight>& flight) {
     if (seen_ && !f.child && !f.key) {
       f.key = config_.idempotent->key.render(f.message);
       if (f.key->empty()) throw MessageError("the idempotent key is empty for this message");
-      if (seen_->contains(config_.id, *f.key, SeenStore::kDone)) {
-        log(LogLevel::Info, "skipped: item '" + *f.key + "' was done before (idempotent)",
+      if (!claimKey(*f.key)) {
+        // Running both would do the item twice; the later one fails unacknowledged (a
+        // caller gets a 5xx and repeats it, a poller redelivers it) and finds it done then.
+        log(LogLevel::Info, "item '" + *f.key + "' is in progress in another message (idempotent)",
             {{"route", config_.id}, {"message", f.message.id()}});
-        finish(f, Outcome{Outcome::Kind::Filtered, Status::ok(), std::nullopt});
+        finish(f, Outcome{Outcome::Kind::Failed,
+                          Status::transient("item '" + *f.key +
+                                            "' is in progress in another message (idempotent): try again later"),
+                          std::nullopt});
+        return;
+      }
+      f.holds_key = true;
+      if (seen_->contains(config_.id, *f.key, SeenStore::kDone)) {
+        f.skipped = true;
+        auto reply = f.answers_caller ? seen_->reply(config_.id, *f.key, f.message.id()) : std::nullopt;
+        log(LogLevel::Info,
+            "skipped: item '" + *f.key + "' was done before (idempotent)" +
+                (reply ? "; answered with its first reply" : ""),
+            {{"route", config_.id}, {"message", f.message.id()}});
+        if (reply) {
+          finish(f, Outcome{Outcome::Kind::Delivered, Status::ok(), std::move(reply)});
+        } else {
+          finish(f, Outcome{Outcome::Kind::Filtered, Status::ok(), std::nullopt});
+        }
         return;
       }
     }
@@ -733,12 +767,17 @@ void Route::childFinished(const std::shared_ptr<Split>& split, Outcome outcome) 
 
 void Route::finish(Flight& flight, Outcome outcome) {
   if (flight.finished.exchange(true)) return;  // abandoned, and its call came back later
-  if (flight.key && !flight.child && outcome.acknowledge()) {
+  if (flight.key && !flight.child && !flight.skipped && outcome.acknowledge()) {
     // Recorded before the inbound acknowledges: a crash in between redelivers an item
     // that is then skipped, never one that is lost.
-    seen_->record(config_.id, *flight.key, SeenStore::kDone);
+    if (flight.answers_caller && outcome.reply) {
+      seen_->recordDone(config_.id, *flight.key, *outcome.reply);
+    } else {
+      seen_->record(config_.id, *flight.key, SeenStore::kDone);
+    }
     if (++items_done_ % 10'000 == 0) seen_->expire(config_.id, config_.idempotent->expire);
   }
+  if (flight.holds_key) releaseKey(*flight.key);
   // Counted before the caller hears the answer, so a scrape after it sees this message.
   if (!flight.child) {
     intake_metrics_.countOutcome(outcome.kind);

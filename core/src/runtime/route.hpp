@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "config/route_config.hpp"
@@ -87,7 +88,12 @@ class Route final : public Intake {
   Route(const RouteConfig& config, Scheduler& scheduler);
   /// Opens the intake and starts the inbound, its HTTP endpoints registered for this route.
   void openIntake();
-  void admit(Message message, Completion done, std::unique_lock<std::mutex>& lock);
+  /// Takes a message in; `answers_caller` when its inbound answers a waiting caller with the
+  /// reply (offer), so an idempotent route keeps that reply for a repeated request.
+  void admit(Message message, Completion done, bool answers_caller, std::unique_lock<std::mutex>& lock);
+  /// With `idempotent`: marks an item's key in progress here; false when it already is.
+  bool claimKey(const std::string& key);
+  void releaseKey(const std::string& key);
   /// Gives a flight that holds a slot to the workers.
   void dispatch(std::shared_ptr<Flight> flight);
   /// Runs a flight whose retry delay passed, when a slot is free; else it waits for one.
@@ -126,6 +132,8 @@ class Route final : public Intake {
   std::vector<Endpoint<OutboundAdapter>> to_;
   std::optional<Endpoint<OutboundAdapter>> dead_letter_;
   std::shared_ptr<SeenStore> seen_;  // with `idempotent`
+  std::mutex keys_mutex_;
+  std::unordered_set<std::string> keys_in_flight_;  // with `idempotent`: items being processed here
   std::atomic<std::uint64_t> items_done_{0};
 
   mutable std::mutex mutex_;
