@@ -21,6 +21,7 @@ bash scripts/build.sh build-asan -DSWITCHBOARD_SANITIZE=ON -DCMAKE_BUILD_TYPE=De
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:intercept_tls_get_addr=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure --timeout 900 -j "$jobs" --no-tests=error -LE fault
 
-# The expression, JSON<->XML and CSV parsers under libFuzzer for 30 s each (clang-14, build-fuzz/).
-bash scripts/fuzz.sh 30
+# The expression, JSON<->XML (with the jq step's JSON parser) and CSV parsers under libFuzzer
+# for 60 s each (clang-14, build-fuzz/).
+bash scripts/fuzz.sh 60
 echo "all tests passed"

@@ -4,13 +4,261 @@ extern "C" {
 #include <jv.h>
 }
 
+#include <charconv>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "transforms.hpp"
 
 namespace switchboard::transforms {
 
 namespace {
+
+/// Parses a message body straight into jq values. jq's own parser reads a byte at a time
+/// through a token buffer, and on typical messages parsing is most of a jq step's time. This
+/// one takes strict JSON only and gives up on anything else — jq's extensions (nan, 01, .5, a
+/// byte order mark), errors, a lone surrogate escape, a number out of range, nesting deeper
+/// than kMaxDepth — and the caller then parses with jq's parser. So the values are always
+/// the ones jq would build (strings go through jv_string_sized, which replaces invalid UTF-8
+/// as jq does; keys are set in document order), and error messages are always jq's.
+class JvParser {
+ public:
+  explicit JvParser(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
+
+  /// The value, or an invalid jv when the text is not plain JSON.
+  jv parse() {
+    skipSpace();
+    jv result = value(0);
+    if (!jv_is_valid(result)) return result;
+    skipSpace();
+    if (at_ != end_) {
+      jv_free(result);
+      return jv_invalid();
+    }
+    return result;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 200;  // below jq's own limit (256): deeper goes to jq
+
+  void skipSpace() {
+    while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) ++at_;
+  }
+  bool literal(std::string_view word) {
+    if (static_cast<std::size_t>(end_ - at_) < word.size() || std::string_view(at_, word.size()) != word) {
+      return false;
+    }
+    at_ += word.size();
+    return true;
+  }
+
+  jv value(int depth) {
+    if (at_ == end_) return jv_invalid();
+    switch (*at_) {
+      case '{': return object(depth + 1);
+      case '[': return array(depth + 1);
+      case '"': return string();
+      case 't': return literal("true") ? jv_true() : jv_invalid();
+      case 'f': return literal("false") ? jv_false() : jv_invalid();
+      case 'n': return literal("null") ? jv_null() : jv_invalid();
+      default: return number();
+    }
+  }
+
+  jv object(int depth) {
+    if (depth > kMaxDepth) return jv_invalid();
+    ++at_;  // {
+    jv result = jv_object();
+    skipSpace();
+    if (at_ != end_ && *at_ == '}') {
+      ++at_;
+      return result;
+    }
+    for (;;) {
+      if (at_ == end_ || *at_ != '"') break;
+      jv key = string();
+      if (!jv_is_valid(key)) break;
+      skipSpace();
+      if (at_ == end_ || *at_ != ':') {
+        jv_free(key);
+        break;
+      }
+      ++at_;
+      skipSpace();
+      jv member = value(depth);
+      if (!jv_is_valid(member)) {
+        jv_free(key);
+        break;
+      }
+      result = jv_object_set(result, key, member);
+      skipSpace();
+      if (at_ == end_) break;
+      if (*at_ == '}') {
+        ++at_;
+        return result;
+      }
+      if (*at_ != ',') break;
+      ++at_;
+      skipSpace();
+    }
+    jv_free(result);
+    return jv_invalid();
+  }
+
+  jv array(int depth) {
+    if (depth > kMaxDepth) return jv_invalid();
+    ++at_;  // [
+    jv result = jv_array();
+    skipSpace();
+    if (at_ != end_ && *at_ == ']') {
+      ++at_;
+      return result;
+    }
+    for (;;) {
+      jv element = value(depth);
+      if (!jv_is_valid(element)) break;
+      result = jv_array_append(result, element);
+      skipSpace();
+      if (at_ == end_) break;
+      if (*at_ == ']') {
+        ++at_;
+        return result;
+      }
+      if (*at_ != ',') break;
+      ++at_;
+      skipSpace();
+    }
+    jv_free(result);
+    return jv_invalid();
+  }
+
+  static int hexDigit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+  /// The four hex digits at at_, consumed; -1 when they are not four hex digits.
+  long hex4() {
+    if (end_ - at_ < 4) return -1;
+    long value = 0;
+    for (int i = 0; i < 4; ++i) {
+      const int digit = hexDigit(at_[i]);
+      if (digit < 0) return -1;
+      value = value * 16 + digit;
+    }
+    at_ += 4;
+    return value;
+  }
+  void appendUtf8(unsigned long codepoint) {
+    if (codepoint < 0x80) {
+      scratch_ += static_cast<char>(codepoint);
+    } else if (codepoint < 0x800) {
+      scratch_ += static_cast<char>(0xC0 | (codepoint >> 6));
+      scratch_ += static_cast<char>(0x80 | (codepoint & 0x3F));
+    } else if (codepoint < 0x10000) {
+      scratch_ += static_cast<char>(0xE0 | (codepoint >> 12));
+      scratch_ += static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F));
+      scratch_ += static_cast<char>(0x80 | (codepoint & 0x3F));
+    } else {
+      scratch_ += static_cast<char>(0xF0 | (codepoint >> 18));
+      scratch_ += static_cast<char>(0x80 | ((codepoint >> 12) & 0x3F));
+      scratch_ += static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F));
+      scratch_ += static_cast<char>(0x80 | (codepoint & 0x3F));
+    }
+  }
+
+  jv string() {
+    ++at_;  // "
+    const char* start = at_;
+    // Plain text up to the closing quote: no copy before jv_string_sized.
+    while (at_ != end_ && *at_ != '"' && *at_ != '\\' && static_cast<unsigned char>(*at_) >= 0x20) ++at_;
+    if (at_ == end_ || static_cast<unsigned char>(*at_) < 0x20) return jv_invalid();
+    if (*at_ == '"') {
+      ++at_;
+      return jv_string_sized(start, static_cast<int>(at_ - 1 - start));
+    }
+    scratch_.assign(start, at_);
+    while (at_ != end_) {
+      const char c = *at_++;
+      if (c == '"') return jv_string_sized(scratch_.data(), static_cast<int>(scratch_.size()));
+      if (static_cast<unsigned char>(c) < 0x20) return jv_invalid();
+      if (c != '\\') {
+        scratch_ += c;
+        continue;
+      }
+      if (at_ == end_) return jv_invalid();
+      switch (*at_++) {
+        case '"': scratch_ += '"'; break;
+        case '\\': scratch_ += '\\'; break;
+        case '/': scratch_ += '/'; break;
+        case 'b': scratch_ += '\b'; break;
+        case 'f': scratch_ += '\f'; break;
+        case 'n': scratch_ += '\n'; break;
+        case 'r': scratch_ += '\r'; break;
+        case 't': scratch_ += '\t'; break;
+        case 'u': {
+          long codepoint = hex4();
+          if (codepoint < 0 || (codepoint >= 0xDC00 && codepoint <= 0xDFFF)) return jv_invalid();
+          if (codepoint >= 0xD800 && codepoint <= 0xDBFF) {
+            if (end_ - at_ < 2 || at_[0] != '\\' || at_[1] != 'u') return jv_invalid();
+            at_ += 2;
+            const long low = hex4();
+            if (low < 0xDC00 || low > 0xDFFF) return jv_invalid();
+            codepoint = 0x10000 + ((codepoint - 0xD800) << 10) + (low - 0xDC00);
+          }
+          appendUtf8(static_cast<unsigned long>(codepoint));
+          break;
+        }
+        default: return jv_invalid();
+      }
+    }
+    return jv_invalid();
+  }
+
+  jv number() {
+    // The JSON grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    const char* start = at_;
+    auto digits = [&] {
+      const char* from = at_;
+      while (at_ != end_ && *at_ >= '0' && *at_ <= '9') ++at_;
+      return at_ != from;
+    };
+    if (at_ != end_ && *at_ == '-') ++at_;
+    if (at_ == end_) return jv_invalid();
+    if (*at_ == '0') {
+      ++at_;
+    } else if (!digits()) {
+      return jv_invalid();
+    }
+    if (at_ != end_ && *at_ == '.') {
+      ++at_;
+      if (!digits()) return jv_invalid();
+    }
+    if (at_ != end_ && (*at_ == 'e' || *at_ == 'E')) {
+      ++at_;
+      if (at_ != end_ && (*at_ == '+' || *at_ == '-')) ++at_;
+      if (!digits()) return jv_invalid();
+    }
+    double number = 0;
+    // Correctly rounded, as jq's strtod; out of range (jq makes it infinite) goes to jq.
+    const auto [end, error] = std::from_chars(start, at_, number);
+    if (error != std::errc() || end != at_) return jv_invalid();
+    return jv_number(number);
+  }
+
+  const char* at_;
+  const char* end_;
+  std::string scratch_;  // a string with escapes, decoded
+};
+
+/// The body as a jq value: the fast parser, or jq's own for what it leaves (and for errors).
+jv parseBody(const std::string& body) {
+  jv parsed = JvParser(body).parse();
+  if (jv_is_valid(parsed)) return parsed;
+  return jv_parse_sized(body.data(), static_cast<int>(body.size()));
+}
 
 void collectError(void* data, jv message) {
   auto* text = static_cast<std::string*>(data);
@@ -73,7 +321,7 @@ class Jq final : public Transform {
 
   Status apply(Message& message) override {
     const auto& body = message.body();
-    jv input = jv_parse_sized(body.data(), static_cast<int>(body.size()));
+    jv input = parseBody(body);
     if (!jv_is_valid(input)) {
       std::string reason = "body is not valid JSON";
       if (jv_invalid_has_msg(jv_copy(input))) {

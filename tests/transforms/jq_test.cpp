@@ -4,6 +4,10 @@
 #include <atomic>
 #include <thread>
 
+extern "C" {
+#include <jv.h>
+}
+
 using namespace switchboard;
 using namespace switchboard::testing;
 
@@ -85,4 +89,103 @@ TEST_CASE("one jq step serves several threads at once", "[transforms][jq]") {
   }
   for (auto& thread : threads) thread.join();
   CHECK(wrong == 0);
+}
+
+TEST_CASE("jq reads every body as jq's own parser does", "[transforms][jq]") {
+  // The step parses plain JSON itself and leaves everything else to jq's parser: whatever the
+  // input, `.` must give exactly what libjq's parser and printer give, value or error.
+  const std::string deep_199 = std::string(199, '[') + std::string(199, ']');
+  const std::string deep_200 = std::string(200, '[') + std::string(200, ']');
+  const std::string deep_201 = std::string(201, '[') + "1" + std::string(201, ']');
+  const std::string deep_300 = std::string(300, '[') + std::string(300, ']');
+  const std::vector<std::string> inputs = {
+      R"({"a":1,"b":[true,false,null],"c":"x"})",
+      " \n\t{ \"a\" : [ 1 , 2 ] ,\"b\":{}} \r\n",
+      "{}",
+      "[]",
+      "[[],{}]",
+      R"({"":{"":[]}})",
+      "1",
+      "\"s\"",
+      "true",
+      "false",
+      "null",
+      R"("\"\\\/\b\f\n\r\t")",
+      R"("\u00e9\u20AC\ud83d\ude00 and \u0000 inside")",
+      "\"Zo\xc3\xab \xe2\x82\xac \xf0\x9f\x98\x80\"",
+      "\"bad \xff\xfe bytes\"",
+      "\"cut \xe2\x82\"",
+      "{\"k\xff\":1}",
+      R"("\udc00")",
+      R"("\ud800")",
+      R"("\ud800x")",
+      R"("\ud800\u0041")",
+      R"("\u12")",
+      R"("\x")",
+      "\"raw\nnewline\"",
+      "\"tab\tinside\"",
+      "0",
+      "-0",
+      "1.5",
+      "1e3",
+      "1E-3",
+      "-12.5e+2",
+      "0.1",
+      "9007199254740993",
+      "123456789012345678901234567890",
+      "1.7976931348623157e308",
+      "5e-324",
+      "1e400",
+      "-1e400",
+      "1e-400",
+      "nan",
+      "01",
+      ".5",
+      "1.",
+      "+1",
+      "-",
+      "1e",
+      "1e+",
+      "-a",
+      "[1,]",
+      R"({"a":1,})",
+      R"({"a":1,"a":2})",
+      R"({"b":1,"a":2,"b":3})",
+      R"({"a" 1})",
+      R"({a:1})",
+      "",
+      "   ",
+      R"({"a":1)",
+      "[1 2]",
+      R"("abc)",
+      "1 2",
+      "truex",
+      "[tru]",
+      "nul",
+      "[true false]",
+      "\xef\xbb\xbf{\"bom\":1}",
+      deep_199,
+      deep_200,
+      deep_201,
+      deep_300,
+  };
+  for (const auto& input : inputs) {
+    INFO("input: " << input);
+    jv parsed = jv_parse_sized(input.data(), static_cast<int>(input.size()));
+    std::string out;
+    const auto status = runJq({{"program", "."}}, input, &out);
+    if (jv_is_valid(parsed)) {
+      jv dumped = jv_dump_string(parsed, 0);
+      const std::string expected = jv_string_value(dumped);
+      jv_free(dumped);
+      REQUIRE(status.isOk());
+      CHECK(out == expected);
+    } else {
+      jv message = jv_invalid_get_msg(parsed);
+      const std::string expected = jv_get_kind(message) == JV_KIND_STRING ? jv_string_value(message) : "";
+      jv_free(message);
+      CHECK(status.code() == Status::Code::BadInput);
+      CHECK_THAT(status.message(), Catch::Contains(expected));
+    }
+  }
 }
