@@ -5,6 +5,7 @@ extern "C" {
 }
 
 #include <charconv>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -15,59 +16,82 @@ namespace switchboard::transforms {
 
 namespace {
 
-/// Parses a message body straight into jq values. jq's own parser reads a byte at a time
-/// through a token buffer, and on typical messages parsing is most of a jq step's time. This
-/// one takes strict JSON only and gives up on anything else — jq's extensions (nan, 01, .5, a
-/// byte order mark), errors, a lone surrogate escape, a number out of range, nesting deeper
-/// than kMaxDepth — and the caller then parses with jq's parser. So the values are always
-/// the ones jq would build (strings go through jv_string_sized, which replaces invalid UTF-8
-/// as jq does; keys are set in document order), and error messages are always jq's.
+/// Reads a message body (strict JSON, RFC 8259) straight into jq values. jq 1.6's own parser
+/// reads a byte at a time through a token buffer, which made parsing most of a jq step's
+/// time, and it leaks memory on some malformed inputs, which a bus fed by strangers cannot
+/// afford. The values are the ones jq builds: numbers are doubles rounded as strtod rounds,
+/// strings go through jv_string_sized (which replaces invalid UTF-8 as jq does), keys are set
+/// in document order, and a lone low surrogate escape becomes U+FFFD. jq's own extensions
+/// (nan, 01, .5, raw control characters in strings) are refused, as every other step refuses
+/// them; so is nesting deeper than jq's limit of 256.
 class JvParser {
  public:
-  explicit JvParser(std::string_view text) : at_(text.data()), end_(text.data() + text.size()) {}
+  explicit JvParser(std::string_view text) : begin_(text.data()), at_(text.data()), end_(text.data() + text.size()) {}
 
-  /// The value, or an invalid jv when the text is not plain JSON.
+  /// The value; an invalid jv when the text is not JSON, with error() saying why.
   jv parse() {
+    if (end_ - at_ >= 3 && std::string_view(at_, 3) == "\xEF\xBB\xBF") at_ += 3;  // a UTF-8 byte order mark
     skipSpace();
     jv result = value(0);
     if (!jv_is_valid(result)) return result;
     skipSpace();
     if (at_ != end_) {
       jv_free(result);
-      return jv_invalid();
+      return fail("unexpected text after the JSON value");
     }
     return result;
   }
 
- private:
-  static constexpr int kMaxDepth = 200;  // below jq's own limit (256): deeper goes to jq
+  /// What was wrong and where: "expected ':' at line 1, column 7".
+  std::string error() const {
+    int line = 1;
+    const char* line_start = begin_;
+    for (const char* p = begin_; p < error_at_; ++p) {
+      if (*p == '\n') {
+        ++line;
+        line_start = p + 1;
+      }
+    }
+    return std::string(error_) + " at line " + std::to_string(line) + ", column " +
+           std::to_string(error_at_ - line_start + 1);
+  }
 
+ private:
+  static constexpr int kMaxDepth = 256;  // jq's own limit
+
+  jv fail(const char* what) {
+    if (!error_) {
+      error_ = what;
+      error_at_ = at_;
+    }
+    return jv_invalid();
+  }
   void skipSpace() {
     while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) ++at_;
   }
-  bool literal(std::string_view word) {
+  jv literal(std::string_view word, jv value) {
     if (static_cast<std::size_t>(end_ - at_) < word.size() || std::string_view(at_, word.size()) != word) {
-      return false;
+      return fail("expected a JSON value");
     }
     at_ += word.size();
-    return true;
+    return value;
   }
 
   jv value(int depth) {
-    if (at_ == end_) return jv_invalid();
+    if (at_ == end_) return fail("unexpected end of the text");
     switch (*at_) {
       case '{': return object(depth + 1);
       case '[': return array(depth + 1);
       case '"': return string();
-      case 't': return literal("true") ? jv_true() : jv_invalid();
-      case 'f': return literal("false") ? jv_false() : jv_invalid();
-      case 'n': return literal("null") ? jv_null() : jv_invalid();
+      case 't': return literal("true", jv_true());
+      case 'f': return literal("false", jv_false());
+      case 'n': return literal("null", jv_null());
       default: return number();
     }
   }
 
   jv object(int depth) {
-    if (depth > kMaxDepth) return jv_invalid();
+    if (depth > kMaxDepth) return fail("nested deeper than 256 levels");
     ++at_;  // {
     jv result = jv_object();
     skipSpace();
@@ -82,6 +106,7 @@ class JvParser {
       skipSpace();
       if (at_ == end_ || *at_ != ':') {
         jv_free(key);
+        fail("expected ':' after an object key");
         break;
       }
       ++at_;
@@ -93,21 +118,24 @@ class JvParser {
       }
       result = jv_object_set(result, key, member);
       skipSpace();
-      if (at_ == end_) break;
-      if (*at_ == '}') {
+      if (at_ != end_ && *at_ == '}') {
         ++at_;
         return result;
       }
-      if (*at_ != ',') break;
+      if (at_ == end_ || *at_ != ',') {
+        fail("expected ',' or '}' in an object");
+        break;
+      }
       ++at_;
       skipSpace();
     }
+    fail("expected a string key in an object");
     jv_free(result);
     return jv_invalid();
   }
 
   jv array(int depth) {
-    if (depth > kMaxDepth) return jv_invalid();
+    if (depth > kMaxDepth) return fail("nested deeper than 256 levels");
     ++at_;  // [
     jv result = jv_array();
     skipSpace();
@@ -120,12 +148,14 @@ class JvParser {
       if (!jv_is_valid(element)) break;
       result = jv_array_append(result, element);
       skipSpace();
-      if (at_ == end_) break;
-      if (*at_ == ']') {
+      if (at_ != end_ && *at_ == ']') {
         ++at_;
         return result;
       }
-      if (*at_ != ',') break;
+      if (at_ == end_ || *at_ != ',') {
+        fail("expected ',' or ']' in an array");
+        break;
+      }
       ++at_;
       skipSpace();
     }
@@ -174,21 +204,24 @@ class JvParser {
     const char* start = at_;
     // Plain text up to the closing quote: no copy before jv_string_sized.
     while (at_ != end_ && *at_ != '"' && *at_ != '\\' && static_cast<unsigned char>(*at_) >= 0x20) ++at_;
-    if (at_ == end_ || static_cast<unsigned char>(*at_) < 0x20) return jv_invalid();
-    if (*at_ == '"') {
+    if (at_ != end_ && *at_ == '"') {
       ++at_;
       return jv_string_sized(start, static_cast<int>(at_ - 1 - start));
     }
     scratch_.assign(start, at_);
     while (at_ != end_) {
-      const char c = *at_++;
-      if (c == '"') return jv_string_sized(scratch_.data(), static_cast<int>(scratch_.size()));
-      if (static_cast<unsigned char>(c) < 0x20) return jv_invalid();
+      const char c = *at_;
+      if (c == '"') {
+        ++at_;
+        return jv_string_sized(scratch_.data(), static_cast<int>(scratch_.size()));
+      }
+      if (static_cast<unsigned char>(c) < 0x20) return fail("control character in a string (write it as an escape)");
+      ++at_;
       if (c != '\\') {
         scratch_ += c;
         continue;
       }
-      if (at_ == end_) return jv_invalid();
+      if (at_ == end_) break;
       switch (*at_++) {
         case '"': scratch_ += '"'; break;
         case '\\': scratch_ += '\\'; break;
@@ -200,25 +233,26 @@ class JvParser {
         case 't': scratch_ += '\t'; break;
         case 'u': {
           long codepoint = hex4();
-          if (codepoint < 0 || (codepoint >= 0xDC00 && codepoint <= 0xDFFF)) return jv_invalid();
+          if (codepoint < 0) return fail("invalid \\uXXXX escape");
           if (codepoint >= 0xD800 && codepoint <= 0xDBFF) {
-            if (end_ - at_ < 2 || at_[0] != '\\' || at_[1] != 'u') return jv_invalid();
+            if (end_ - at_ < 2 || at_[0] != '\\' || at_[1] != 'u') return fail("invalid \\uXXXX\\uXXXX surrogate pair");
             at_ += 2;
             const long low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) return jv_invalid();
+            if (low < 0xDC00 || low > 0xDFFF) return fail("invalid \\uXXXX\\uXXXX surrogate pair");
             codepoint = 0x10000 + ((codepoint - 0xD800) << 10) + (low - 0xDC00);
           }
+          // A lone low surrogate is encoded as it is; jv_string_sized turns it into U+FFFD.
           appendUtf8(static_cast<unsigned long>(codepoint));
           break;
         }
-        default: return jv_invalid();
+        default: --at_; return fail("invalid escape in a string");
       }
     }
-    return jv_invalid();
+    return fail("unterminated string");
   }
 
   jv number() {
-    // The JSON grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+    // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
     const char* start = at_;
     auto digits = [&] {
       const char* from = at_;
@@ -226,39 +260,38 @@ class JvParser {
       return at_ != from;
     };
     if (at_ != end_ && *at_ == '-') ++at_;
-    if (at_ == end_) return jv_invalid();
-    if (*at_ == '0') {
+    if (at_ != end_ && *at_ == '0') {
       ++at_;
     } else if (!digits()) {
-      return jv_invalid();
+      return fail("expected a JSON value");
     }
     if (at_ != end_ && *at_ == '.') {
       ++at_;
-      if (!digits()) return jv_invalid();
+      if (!digits()) return fail("expected digits after the decimal point");
     }
     if (at_ != end_ && (*at_ == 'e' || *at_ == 'E')) {
       ++at_;
       if (at_ != end_ && (*at_ == '+' || *at_ == '-')) ++at_;
-      if (!digits()) return jv_invalid();
+      if (!digits()) return fail("expected digits in the exponent");
     }
     double number = 0;
-    // Correctly rounded, as jq's strtod; out of range (jq makes it infinite) goes to jq.
     const auto [end, error] = std::from_chars(start, at_, number);
-    if (error != std::errc() || end != at_) return jv_invalid();
+    if (error == std::errc::result_out_of_range) {
+      // Beyond a double: infinite or zero, as strtod (and so jq) makes it.
+      number = std::strtod(std::string(start, at_).c_str(), nullptr);
+    } else if (error != std::errc() || end != at_) {
+      return fail("invalid number");
+    }
     return jv_number(number);
   }
 
+  const char* begin_;
   const char* at_;
   const char* end_;
+  const char* error_ = nullptr;
+  const char* error_at_ = nullptr;
   std::string scratch_;  // a string with escapes, decoded
 };
-
-/// The body as a jq value: the fast parser, or jq's own for what it leaves (and for errors).
-jv parseBody(const std::string& body) {
-  jv parsed = JvParser(body).parse();
-  if (jv_is_valid(parsed)) return parsed;
-  return jv_parse_sized(body.data(), static_cast<int>(body.size()));
-}
 
 void collectError(void* data, jv message) {
   auto* text = static_cast<std::string*>(data);
@@ -321,18 +354,9 @@ class Jq final : public Transform {
 
   Status apply(Message& message) override {
     const auto& body = message.body();
-    jv input = parseBody(body);
-    if (!jv_is_valid(input)) {
-      std::string reason = "body is not valid JSON";
-      if (jv_invalid_has_msg(jv_copy(input))) {
-        jv msg = jv_invalid_get_msg(input);
-        reason += std::string(": ") + jv_string_value(msg);
-        jv_free(msg);
-      } else {
-        jv_free(input);
-      }
-      return Status::badInput("jq: " + reason);
-    }
+    JvParser parser(body);
+    jv input = parser.parse();
+    if (!jv_is_valid(input)) return Status::badInput("jq: body is not valid JSON: " + parser.error());
     std::string error;
     jq_state* state = program_->acquire(error);
     if (!state) {
@@ -340,8 +364,8 @@ class Jq final : public Transform {
       return Status::permanent(error);
     }
     jq_start(state, input, 0);
-    jv outputs = jv_array();
-    std::size_t count = 0;
+    // The first output, or with `all` an array of every output.
+    jv chosen = all_ ? jv_array() : jv_invalid();
     std::string failure;
     for (;;) {
       jv result = jq_next(state);
@@ -356,22 +380,22 @@ class Jq final : public Transform {
         }
         break;
       }
-      ++count;
-      outputs = jv_array_append(outputs, result);
-      if (!all_) break;  // the first output is the body
+      if (!all_) {
+        chosen = result;
+        break;
+      }
+      chosen = jv_array_append(chosen, result);
     }
     program_->release(state);
     if (!failure.empty()) {
-      jv_free(outputs);
+      jv_free(chosen);
       return Status::badInput("jq: " + failure);
     }
-    if (count == 0 && !all_) {
-      jv_free(outputs);
-      return Status::drop();  // no output, like `select(false)`: nothing to pass on
-    }
-    jv chosen = all_ ? outputs : jv_array_get(outputs, 0);
+    if (!jv_is_valid(chosen)) return Status::drop();  // no output, like `select(false)`: nothing to pass on
     jv dumped = jv_dump_string(chosen, 0);
-    message.setBody(jv_string_value(dumped), "application/json");
+    const char* text = jv_string_value(dumped);
+    message.setBody(std::string(text, static_cast<std::size_t>(jv_string_length_bytes(jv_copy(dumped)))),
+                    "application/json");
     jv_free(dumped);
     return Status::ok();
   }

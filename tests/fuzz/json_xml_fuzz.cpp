@@ -38,23 +38,29 @@ void readBack(const Message& xml) {
   }
 }
 
-// The jq step on `input` against libjq alone: the same output, or an error for both.
+// The jq step's reader on `input` against libjq's parser (called only on text the step read:
+// jq 1.6 leaks on some malformed input) and against nlohmann/json for what JSON is.
 void compareWithJq(const std::string& input) {
-  Message ours;
-  const bool ok = fuzz::run(*steps->jq_identity, input, "application/json", ours);
-  jv parsed = jv_parse_sized(input.data(), static_cast<int>(input.size()));
-  if (!jv_is_valid(parsed)) {
-    jv_free(parsed);
-    if (!ok) return;
-    std::fprintf(stderr, "jq's parser refuses what the jq step read as %s\n", ours.body().c_str());
-    std::abort();
+  Message ours("fuzz");
+  ours.setBody(input, "application/json");
+  const Status status = steps->jq_identity->apply(ours);
+  if (!status.isOk()) {
+    const bool deep = status.message().find("nested deeper than") != std::string::npos;  // jq's limit
+    // nlohmann/json reads a NUL byte as the end of the text.
+    if (input.find('\0') == std::string::npos && nlohmann::json::accept(input) && !deep) {
+      std::fprintf(stderr, "the jq step refused JSON that nlohmann/json accepts: %s\n", status.message().c_str());
+      std::abort();
+    }
+    return;
   }
-  jv dumped = jv_dump_string(parsed, 0);
-  const std::string expected = jv_string_value(dumped);
+  jv parsed = jv_parse_sized(input.data(), static_cast<int>(input.size()));
+  const bool valid = jv_is_valid(parsed);
+  jv dumped = valid ? jv_dump_string(parsed, 0) : (jv_free(parsed), jv_null());
+  const std::string expected = valid ? jv_string_value(dumped) : "(refused)";
   jv_free(dumped);
-  if (!ok || ours.body() != expected) {
-    std::fprintf(stderr, "the jq step read differently from jq:\n step: %s\n   jq: %s\n",
-                 ok ? ours.body().c_str() : "(error)", expected.c_str());
+  if (ours.body() != expected) {
+    std::fprintf(stderr, "the jq step read differently from jq:\n step: %s\n   jq: %s\n", ours.body().c_str(),
+                 expected.c_str());
     std::abort();
   }
 }
