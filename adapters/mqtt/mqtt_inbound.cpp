@@ -34,8 +34,16 @@ InboundOptions InboundOptions::from(const Options& options) {
   return o;
 }
 
+MqttInbound::MqttInbound(InboundOptions options) : options_(std::move(options)), hand_over_([this] { handOver(); }) {}
+
 MqttInbound::~MqttInbound() {
   if (session_) session_->stop();
+  {
+    std::lock_guard lock(mutex_);
+    quitting_ = true;
+  }
+  changed_.notify_all();
+  hand_over_.join();
 }
 
 std::string MqttInbound::describe() const {
@@ -78,17 +86,54 @@ void MqttInbound::start(Intake& intake) {
 }
 
 void MqttInbound::stop() {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   accepting_ = false;
+  // No deliver() call after stop() returns: wait for one in progress (the route's intake is
+  // closed by now, so it returns at once), and leave what waits unacknowledged.
+  changed_.wait(lock, [this] { return !delivering_; });
+  for (const auto& waiting : waiting_) held_ = held_ || waiting.fields.qos > 0;
+  waiting_.clear();
 }
 
 void MqttInbound::received(PublishFields published, std::uint64_t connection) {
-  std::lock_guard lock(mutex_);
-  connection_ = connection;
-  if (!accepting_) {
-    held_ = true;
-    return;
+  {
+    std::lock_guard lock(mutex_);
+    connection_ = connection;
+    if (!accepting_) {
+      held_ = held_ || published.qos > 0;
+      return;
+    }
+    if (published.qos == 0 && waiting_.size() >= kMaxWaitingAtMostOnce) {
+      if (dropped_++ % kMaxWaitingAtMostOnce == 0) {
+        log(LogLevel::Warn,
+            "the route is not keeping up: QoS 0 messages dropped (" + std::to_string(dropped_) + " so far)",
+            {{"route", options_.route_id}, {"url", options_.broker.redacted()}});
+      }
+      return;
+    }
+    waiting_.push_back(Received{std::move(published), connection});
   }
+  changed_.notify_all();
+}
+
+void MqttInbound::handOver() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    changed_.wait(lock, [this] { return quitting_ || (accepting_ && !waiting_.empty()); });
+    if (quitting_) return;
+    Received next = std::move(waiting_.front());
+    waiting_.pop_front();
+    delivering_ = true;
+    lock.unlock();
+    deliver(std::move(next));
+    lock.lock();
+    delivering_ = false;
+    changed_.notify_all();
+  }
+}
+
+void MqttInbound::deliver(Received received) {
+  auto& published = received.fields;
   Message message = intake_->newMessage();
   auto& headers = message.headers();
   headers.set("mqtt.topic", published.topic);
@@ -98,6 +143,7 @@ void MqttInbound::received(PublishFields published, std::uint64_t connection) {
   message.setBody(std::move(published.payload), "application/octet-stream");
   const bool acknowledged = published.qos > 0;
   const auto packet_id = published.packet_id;
+  const auto connection = received.connection;
   std::weak_ptr<Session> session = session_;
   if (!intake_->deliver(std::move(message), [session, connection, packet_id, acknowledged](Outcome outcome) {
         auto live = session.lock();
@@ -109,7 +155,8 @@ void MqttInbound::received(PublishFields published, std::uint64_t connection) {
                           "a message failed, so that the broker sends it again: " + outcome.status.message());
         }
       })) {
-    held_ = acknowledged;  // the route is closing
+    std::lock_guard lock(mutex_);
+    held_ = held_ || acknowledged;  // the route is closing
   }
 }
 

@@ -5,7 +5,9 @@ message whose route failed, a broker restart in the middle of a stream of QoS 1 
 shared subscription split between two buses, mqtts (with and without a trusted CA, mutual TLS)
 and logins with a password file."""
 import json
+import socket
 import tempfile
+import threading
 import time
 import unittest
 from collections import Counter
@@ -13,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from brokerkit import (BIN, SCALE, BrokerTestCase, MosquittoServer, MqttPublisher, MqttSubscriber,
                        bus_adapter_missing, delivery_counts, header, json_bodies, mosquitto_missing)
-from harness import wait_for
+from harness import HOST, wait_for
 from peers import curl, make_pki
 
 # Every delivery becomes a file of its own: `<id>.<message id>.json`.
@@ -121,6 +123,89 @@ class MqttInboundTest(MqttTestCase):
                        key=lambda meta: header(meta, "mqtt.duplicate"))
         self.assertEqual([header(meta, "mqtt.duplicate") for meta in tries], ["false", "true", "true"])
         self.stop_cleanly(bus)
+
+
+    def test_a_slow_route_keeps_the_connection_alive(self):
+        # MQTT 3.1.1 §3.1.2.10: a client sends a control packet at least once per keep-alive,
+        # or the broker may cut it off. The route takes one message at a time and the peer needs
+        # 3 s for each, so the third message waits 3 s for room. The bus talks to Mosquitto
+        # through a relay that times what the bus sends: the gaps must stay within keepalive.
+        relay = PacketTimer(self.broker.port)
+        self.addCleanup(relay.close)
+
+        def slow(request):
+            time.sleep(3)
+            return 200, "application/json", b'{"ok": true}'
+        peer = self.peer(slow)
+        bus = self.start_bus("""
+            routes:
+              - id: slow
+                from:
+                  mqtt: {{ url: "mqtt://127.0.0.1:{relay}", topics: [slow/in], keepalive: 1s }}
+                to:
+                  - rest: {{ url: "{peer}/slow", timeout: 10s }}
+                concurrency: 1
+                queue: 1
+            """, relay=relay.port, peer=peer.url)
+        self.broker.wait_subscribed("slow/in")
+        started = time.monotonic()
+        self.broker.publish("slow/in", [json.dumps({"n": n}) for n in range(3)])
+        wait_for(lambda: peer.count() >= 3, 30, what="3 messages at the slow peer")
+        gap = relay.longest_gap(since=started)
+        print(f"\nslow route: longest silence from the bus {gap * 1000:.0f} ms (keepalive 1000 ms)", flush=True)
+        self.assertLess(gap, 1.0)
+        time.sleep(1)
+        self.assertEqual(sorted(json.loads(request.body)["n"] for request in peer.recorded()), list(range(3)))
+        self.assertEqual(bus.find("mqtt connection lost"), [])
+        self.stop_cleanly(bus)
+
+
+class PacketTimer:
+    """A TCP relay to a broker on 127.0.0.1 that notes when the client sends anything."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server((HOST, 0))
+        self.port = self.listener.getsockname()[1]
+        self.sent_at = []
+        self.closing = False
+        self.sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection((HOST, self.upstream_port))
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source, target, timed):
+        try:
+            while data := source.recv(65536):
+                if timed:
+                    self.sent_at.append(time.monotonic())
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, target):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def longest_gap(self, since):
+        times = [since] + [t for t in self.sent_at if t >= since] + [time.monotonic()]
+        return max(b - a for a, b in zip(times, times[1:]))
+
+    def close(self):
+        self.closing = True
+        for s in self.sockets:
+            s.close()
 
 
 class MqttOutboundTest(MqttTestCase):
