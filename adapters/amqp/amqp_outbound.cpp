@@ -203,6 +203,13 @@ void AmqpOutbound::run() {
         }
       }
     }
+    if (connection && blocked_ && !jobs.empty()) {
+      // Written now, they would sit in the socket until the alarm clears, past any timeout.
+      const auto status =
+          Status::transient(describe() + ": the broker blocks publishers (connection.blocked: " + *blocked_ + ")");
+      for (auto& job : jobs) job.done(status);
+      jobs.clear();
+    }
     try {
       while (!jobs.empty()) {
         publish(*connection, jobs.front());
@@ -211,8 +218,17 @@ void AmqpOutbound::run() {
       if (connection) {
         const auto now = std::chrono::steady_clock::now();
         if (!in_flight_.empty() && in_flight_.front().deadline <= now) {
-          throw BrokerError("no publisher confirm within " + std::to_string(options_.timeout.count()) + "ms",
-                            Status::Code::Timeout);
+          const auto what = "no publisher confirm within " + std::to_string(options_.timeout.count()) + "ms";
+          if (!blocked_) throw BrokerError(what, Status::Code::Timeout);
+          // The broker holds them until its alarm clears: the connection is fine, and a new
+          // one would only be blocked again.
+          const auto status = Status::timeout(describe() + ": " + what + " (connection.blocked: " + *blocked_ + ")");
+          while (!in_flight_.empty() && in_flight_.front().deadline <= now) {
+            auto sent = std::move(in_flight_.front());
+            in_flight_.pop_front();
+            returned_.erase(sent.message_id);
+            sent.done(status);
+          }
         }
         int wait_ms = kIdleWakeMs;
         if (!in_flight_.empty()) {
@@ -243,6 +259,7 @@ void AmqpOutbound::run() {
       for (auto& job : jobs) job.done(status);
       failInFlight(status);
       connection.reset();
+      blocked_.reset();  // a new connection is told again
       log(LogLevel::Warn, "amqp publisher lost the broker: " + std::string(e.what()),
           {{"route", options_.route_id}, {"url", options_.broker.redacted()}});
     }
@@ -318,6 +335,18 @@ void AmqpOutbound::readConfirms(Connection& connection) {
         amqp_destroy_message(&content);
         break;
       }
+      case AMQP_CONNECTION_BLOCKED_METHOD: {
+        const auto* blocked = static_cast<const amqp_connection_blocked_t*>(frame.payload.method.decoded);
+        blocked_ = std::string(view(blocked->reason));
+        log(LogLevel::Warn, "the broker blocks publishers, sends fail until it unblocks: " + *blocked_,
+            {{"route", options_.route_id}, {"url", options_.broker.redacted()}});
+        break;
+      }
+      case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        blocked_.reset();
+        log(LogLevel::Info, "the broker takes publishes again (connection.unblocked)",
+            {{"route", options_.route_id}, {"url", options_.broker.redacted()}});
+        break;
       case AMQP_CHANNEL_CLOSE_METHOD:
       case AMQP_CONNECTION_CLOSE_METHOD: {
         amqp_rpc_reply_t closed{};

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -81,6 +82,7 @@ class AmqpOutbound final : public OutboundAdapter {
   std::deque<InFlight> in_flight_;
   std::map<std::string, std::string> returned_;  // message id -> why the broker sent it back
   std::uint64_t published_ = 0;
+  std::optional<std::string> blocked_;  // the broker blocks publishers (connection.blocked): why
 };
 
 }  // namespace switchboard::adapters::amqp

@@ -140,9 +140,20 @@ Connection::Connection(const BrokerSettings& settings) : state_(amqp_new_connect
     amqp_set_rpc_timeout(state_, &timeout);
     checkStatus(amqp_socket_open_noblock(socket, settings.host.c_str(), settings.port, &timeout),
                 "cannot connect to " + settings.host + ":" + std::to_string(settings.port));
-    check(amqp_login(state_, settings.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE,
-                     static_cast<int>(settings.heartbeat.count()), AMQP_SASL_METHOD_PLAIN, settings.user.c_str(),
-                     settings.password.c_str()),
+    // connection.blocked: the broker tells before a resource alarm makes it stop reading from
+    // publishers, so a publisher fails its sends at once instead of hanging in write().
+    amqp_table_entry_t capability{};
+    capability.key = amqp_cstring_bytes("connection.blocked");
+    capability.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capability.value.value.boolean = 1;
+    amqp_table_entry_t capabilities{};
+    capabilities.key = amqp_cstring_bytes("capabilities");
+    capabilities.value.kind = AMQP_FIELD_KIND_TABLE;
+    capabilities.value.value.table = {1, &capability};
+    const amqp_table_t properties{1, &capabilities};
+    check(amqp_login_with_properties(state_, settings.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE,
+                                     static_cast<int>(settings.heartbeat.count()), &properties, AMQP_SASL_METHOD_PLAIN,
+                                     settings.user.c_str(), settings.password.c_str()),
           "login as " + settings.user + " to vhost " + settings.vhost);
     open_ = true;
     amqp_channel_open(state_, kChannel);

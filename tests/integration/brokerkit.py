@@ -469,6 +469,15 @@ class RabbitServer(_BrokerProcess):
         self.epmd = None
         return code
 
+    def ctl(self, *args, timeout=60):
+        """Runs `rabbitmqctl ARGS...` against this node; returns its output."""
+        ctl = RABBIT_SERVER.with_name("rabbitmqctl")
+        done = subprocess.run([str(ctl), *args], cwd=self.base, env=self._environment(), capture_output=True,
+                              text=True, timeout=timeout, **self._as_rabbitmq())
+        if done.returncode != 0:
+            raise AssertionError(f"rabbitmqctl {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        return done.stdout
+
     def log_text(self, limit=4000):
         """The tail (`limit` characters, None: all) of the script's output and of the node's log."""
         parts = []

@@ -204,6 +204,51 @@ class AmqpOutboundTest(AmqpTestCase):
         self.stop_cleanly(self.bus)
 
 
+    def test_a_broker_blocking_publishers_fails_sends_at_once_until_it_unblocks(self):
+        # A memory alarm (the watermark set to nothing) makes RabbitMQ stop reading from
+        # publishing connections. The bus asked to be told (connection.blocked): the publish
+        # caught by the alarm fails after `timeout`, the next ones fail at once, and publishing
+        # resumes when the alarm clears, on the same connection.
+        queue = self.queue("alarm")
+        self.start_bus("""
+            routes:
+              - id: rest-to-amqp
+                from: {{ rest: {{ listen: "127.0.0.1:{port}", path: /events }} }}
+                to:
+                  - amqp: {{ url: "{url}", exchange: "", routing_key: {queue}, timeout: 2s }}
+                reply: none
+            """, url=RABBIT.url, queue=queue)
+
+        def post(n):
+            started = time.monotonic()
+            answer = curl(self.url("/events"), data=json.dumps({"n": n}), headers=["Content-Type: application/json"])
+            return answer, time.monotonic() - started
+
+        self.assertEqual(post(0)[0].status, 202)
+        RABBIT.ctl("set_vm_memory_high_watermark", "0.000001")
+        try:
+            n = 1
+            deadline = time.monotonic() + 30
+            while not self.bus.find("the broker blocks publishers"):
+                self.assertLess(time.monotonic(), deadline, "no connection.blocked from the broker")
+                post(n)
+                n += 1
+            answer, took = post(100)
+            self.assertEqual(answer.status, 502, answer)
+            self.assertIn("connection.blocked", answer.json()["error"])
+            self.assertLess(took, 1.0, "a blocked broker fails the send at once")
+            print(f"\nblocked: {answer.json()['error']!r} in {took * 1000:.0f} ms", flush=True)
+        finally:
+            RABBIT.ctl("set_vm_memory_high_watermark", "0.4")
+        wait_for(lambda: post(200)[0].status == 202, 30, interval=0.5, what="publishing again after the alarm")
+        self.assertTrue(self.bus.find("the broker takes publishes again"))
+        bodies = [json.loads(message.body)["n"] for message in RABBIT.get_all(queue)]
+        self.assertIn(0, bodies)
+        self.assertIn(200, bodies)
+        self.assertNotIn(100, bodies, "a send failed at once was never written")
+        self.stop_cleanly(self.bus)
+
+
 class CompetingConsumersTest(AmqpTestCase):
     """Two bus instances on one queue share the work; what a killed one held goes to the other."""
 
