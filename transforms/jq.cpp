@@ -4,8 +4,10 @@ extern "C" {
 #include <jv.h>
 }
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -293,6 +295,136 @@ class JvParser {
   std::string scratch_;  // a string with escapes, decoded
 };
 
+/// Writes a jq value as compact JSON into a std::string, byte for byte what jq 1.6's
+/// jv_dump_string(value, 0) writes: jq's printer appends to a jq string piece by piece and was
+/// a fifth of a small program's time. Numbers take the shortest digits that read back to the
+/// same double (as jq's dtoa), laid out as jq lays them out; strings escape what jq escapes.
+class JsonWriter {
+ public:
+  /// Appends `value` (borrowed, not freed).
+  void write(jv value) {
+    switch (jv_get_kind(value)) {
+      case JV_KIND_NULL: out_ += "null"; break;
+      case JV_KIND_FALSE: out_ += "false"; break;
+      case JV_KIND_TRUE: out_ += "true"; break;
+      case JV_KIND_NUMBER: number(jv_number_value(value)); break;
+      case JV_KIND_STRING: string(value); break;
+      case JV_KIND_ARRAY: {
+        out_ += '[';
+        const int length = jv_array_length(jv_copy(value));
+        for (int i = 0; i < length; ++i) {
+          if (i > 0) out_ += ',';
+          jv element = jv_array_get(jv_copy(value), i);
+          write(element);
+          jv_free(element);
+        }
+        out_ += ']';
+        break;
+      }
+      case JV_KIND_OBJECT: {
+        out_ += '{';
+        bool first = true;
+        for (int i = jv_object_iter(value); jv_object_iter_valid(value, i); i = jv_object_iter_next(value, i)) {
+          if (!first) out_ += ',';
+          first = false;
+          jv key = jv_object_iter_key(value, i);
+          string(key);
+          jv_free(key);
+          out_ += ':';
+          jv member = jv_object_iter_value(value, i);
+          write(member);
+          jv_free(member);
+        }
+        out_ += '}';
+        break;
+      }
+      default: out_ += "null"; break;  // an invalid value is never an output
+    }
+  }
+
+  std::string take() { return std::move(out_); }
+
+ private:
+  void number(double d) {
+    if (d != d) {
+      out_ += "null";  // JSON has no NaN; jq writes null
+      return;
+    }
+    d = std::clamp(d, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
+    char buffer[64];
+    const auto written = std::to_chars(buffer, buffer + sizeof buffer, d, std::chars_format::scientific).ptr;
+    // "-d.ddde+XX": the sign, the digits without the point, and the decimal exponent.
+    std::string_view text(buffer, static_cast<std::size_t>(written - buffer));
+    if (text.front() == '-') {
+      out_ += '-';
+      text.remove_prefix(1);
+    }
+    const auto e = text.find('e');
+    std::string digits(1, text[0]);
+    if (e > 1) digits.append(text.substr(2, e - 2));
+    int exponent = 0;
+    std::from_chars(text.data() + e + (text[e + 1] == '+' ? 2 : 1), text.data() + text.size(), exponent);
+    int decpt = exponent + 1;  // digits before the point
+    const int count = static_cast<int>(digits.size());
+    if (decpt <= -4 || decpt > count + 15) {
+      out_ += digits[0];
+      if (count > 1) {
+        out_ += '.';
+        out_.append(digits, 1);
+      }
+      out_ += 'e';
+      int shown = decpt - 1;
+      out_ += shown < 0 ? '-' : '+';
+      shown = std::abs(shown);
+      if (shown < 10) out_ += '0';  // at least two digits, as "%+.2d"
+      out_ += std::to_string(shown);
+    } else if (decpt <= 0) {
+      out_ += "0.";
+      out_.append(static_cast<std::size_t>(-decpt), '0');
+      out_ += digits;
+    } else if (decpt >= count) {
+      out_ += digits;
+      out_.append(static_cast<std::size_t>(decpt - count), '0');
+    } else {
+      out_.append(digits, 0, static_cast<std::size_t>(decpt));
+      out_ += '.';
+      out_.append(digits, static_cast<std::size_t>(decpt));
+    }
+  }
+
+  void string(jv value) {
+    const char* text = jv_string_value(value);
+    const char* end = text + jv_string_length_bytes(jv_copy(value));
+    out_ += '"';
+    const char* plain = text;  // the start of bytes written as they are
+    for (const char* at = text; at != end; ++at) {
+      const auto byte = static_cast<unsigned char>(*at);
+      if (byte >= 0x20 && byte != '"' && byte != '\\' && byte != 0x7F) continue;  // UTF-8 bytes included
+      out_.append(plain, at);
+      plain = at + 1;
+      switch (byte) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\b': out_ += "\\b"; break;
+        case '\t': out_ += "\\t"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\f': out_ += "\\f"; break;
+        default: {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out_ += "\\u00";
+          out_ += kHex[byte >> 4];
+          out_ += kHex[byte & 0x0F];
+        }
+      }
+    }
+    out_.append(plain, end);
+    out_ += '"';
+  }
+
+  std::string out_;
+};
+
 void collectError(void* data, jv message) {
   auto* text = static_cast<std::string*>(data);
   jv shown = jv_get_kind(message) == JV_KIND_STRING ? jv_copy(message) : jv_dump_string(jv_copy(message), 0);
@@ -395,11 +527,10 @@ class Jq final : public Transform {
       return Status::badInput("jq: " + failure);
     }
     if (!jv_is_valid(chosen)) return Status::drop();  // no output, like `select(false)`: nothing to pass on
-    jv dumped = jv_dump_string(chosen, 0);
-    const char* text = jv_string_value(dumped);
-    message.setBody(std::string(text, static_cast<std::size_t>(jv_string_length_bytes(jv_copy(dumped)))),
-                    "application/json");
-    jv_free(dumped);
+    JsonWriter writer;
+    writer.write(chosen);
+    jv_free(chosen);
+    message.setBody(writer.take(), "application/json");
     return Status::ok();
   }
 

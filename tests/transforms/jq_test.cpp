@@ -2,6 +2,10 @@
 #include "plugin_fixture.hpp"
 
 #include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
 #include <thread>
 
 extern "C" {
@@ -185,5 +189,39 @@ TEST_CASE("jq refuses a body that is not JSON, saying where", "[transforms][jq]"
     CHECK(status.code() == Status::Code::BadInput);
     CHECK(status.message().rfind("jq: body is not valid JSON: ", 0) == 0);
     CHECK_THAT(status.message(), Catch::Contains(reason));
+  }
+}
+
+TEST_CASE("jq writes numbers and strings byte for byte as jq's printer does", "[transforms][jq]") {
+  // Random doubles from their bits (every exponent, subnormals included) and the edges of
+  // jq's layout: the step's `.` of an array of them must equal libjq's own dump.
+  std::mt19937_64 random(20261129);
+  std::string body =
+      "[0,-0,1,100,12.5,0.001,0.0001,0.00001,1e15,1e16,1e17,123456789012345678,0.30000000000000004,"
+      "5e-324,2.2250738585072014e-308,1.7976931348623157e308,1e400,-1e400,1e-400";
+  for (int i = 0; i < 20000; ++i) {
+    const auto bits = random();
+    double value;
+    std::memcpy(&value, &bits, sizeof value);
+    if (!std::isfinite(value)) continue;
+    char text[40];
+    std::snprintf(text, sizeof text, ",%.17g", value);
+    body += text;
+  }
+  body += R"(,"slash / quote \" backslash \\ controls \u0000\u0001\u001f\u007f\b\t\n\r\f é € 😀"])";
+  jv parsed = jv_parse_sized(body.data(), static_cast<int>(body.size()));
+  REQUIRE(jv_is_valid(parsed));
+  jv dumped = jv_dump_string(parsed, 0);
+  const std::string expected = jv_string_value(dumped);
+  jv_free(dumped);
+  std::string out;
+  REQUIRE(runJq({{"program", "."}}, body, &out).isOk());
+  if (out != expected) {
+    // Show the first element that differs, not two 500 kB lines.
+    std::size_t at = 0;
+    while (at < out.size() && at < expected.size() && out[at] == expected[at]) ++at;
+    const auto from = out.rfind(',', at);
+    FAIL("differs at byte " << at << ": step '" << out.substr(from, 40) << "', jq '" << expected.substr(from, 40)
+                            << "'");
   }
 }
