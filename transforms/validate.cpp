@@ -1,8 +1,8 @@
 // validate: a JSON body checked against a JSON Schema (the common keywords) or a list of
 // required paths; every violation is listed.
 #include <fstream>
-#include <regex>
 
+#include "switchboard/regex.hpp"
 #include "transforms.hpp"
 
 namespace switchboard::transforms {
@@ -45,9 +45,10 @@ class Schema {
     if (auto it = node.find("pattern"); it != node.end()) {
       if (!it->is_string()) throw OptionError("schema", where + ".pattern must be a string");
       try {
-        patterns_.emplace(it->get<std::string>(), std::regex(it->get<std::string>(), std::regex::ECMAScript));
-      } catch (const std::regex_error& e) {
-        throw OptionError("schema", where + ".pattern is not a valid regular expression: " + e.what());
+        patterns_.emplace(it->get<std::string>(), Regex(it->get<std::string>()));
+      } catch (const RegexSyntaxError& e) {
+        throw OptionError("schema", where + ".pattern is not a valid regular expression: " + e.what() + " (at offset " +
+                                        std::to_string(e.offset()) + ")");
       }
     }
     if (auto it = node.find("$ref"); it != node.end()) {
@@ -118,8 +119,12 @@ class Schema {
         errors.push_back(path + ": longer than " + m->dump() + " characters");
       }
       if (auto p = schema.find("pattern"); p != schema.end()) {
-        if (!std::regex_search(text, patterns_.at(p->get<std::string>()))) {
-          errors.push_back(path + ": does not match " + p->dump());
+        try {
+          if (!patterns_.at(p->get<std::string>()).search(text)) {
+            errors.push_back(path + ": does not match " + p->dump());
+          }
+        } catch (const std::runtime_error& e) {
+          errors.push_back(path + ": " + e.what());
         }
       }
     }
@@ -155,7 +160,7 @@ class Schema {
   }
 
   nlohmann::json document_;
-  std::map<std::string, std::regex> patterns_;
+  std::map<std::string, Regex> patterns_;
 };
 
 class Validate final : public Transform {

@@ -9,7 +9,7 @@ from pathlib import Path
 from harness import BAD_PLUGINS, BIN, DUP_PLUGINS, TEST_PLUGINS, Bus, visible_files, wait_for
 
 BROKEN = {
-    "libswitchboard-wrongabi.so": "built for plugin ABI 99.0, but this bus has ABI 1.2",
+    "libswitchboard-wrongabi.so": "built for plugin ABI 99.0, but this bus has ABI 1.3",
     "libswitchboard-badkey.so": "incompatible C++ standard library",
     "libswitchboard-nosymbol.so": "does not export 'switchboard_plugin_v1'",
     "libswitchboard-notelf.so": "not a shared library",

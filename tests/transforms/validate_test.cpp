@@ -97,3 +97,16 @@ TEST_CASE("schemas that cannot work are refused at load time", "[transforms][val
   CHECK_THROWS_AS(makeTransform("validate", {{"schema", "/no/such/file.json"}}), OptionError);
   CHECK_THROWS_AS(makeTransform("validate", nlohmann::ordered_json::object()), OptionError);
 }
+
+TEST_CASE("a pattern that runs away on a value is a violation, not a stalled worker", "[transforms][validate]") {
+  SchemaFile schema(R"({"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a+)+$"}}})");
+  auto step = makeTransform("validate", {{"schema", schema.path.string()}});
+  Message message("m");
+  message.setBody(R"({"code": "aaaa"})", "application/json");
+  CHECK(step->apply(message).isOk());
+  message.setBody(R"({"code": ")" + std::string(40, 'a') + R"(!"})", "application/json");
+  const auto status = step->apply(message);
+  CHECK(status.code() == Status::Code::BadInput);
+  CHECK_THAT(status.message(),
+             Catch::StartsWith("validation failed: $.code: the regular expression '^(a+)+$' gave up"));
+}

@@ -20,7 +20,7 @@
 static_assert(__cplusplus >= 202002L, "Switchboard plugins are built as C++20 or later");
 
 #define SWITCHBOARD_ABI_MAJOR 1u
-#define SWITCHBOARD_ABI_MINOR 2u
+#define SWITCHBOARD_ABI_MINOR 3u
 
 #define SWITCHBOARD_STRINGIFY_(x) #x
 #define SWITCHBOARD_STRINGIFY(x) SWITCHBOARD_STRINGIFY_(x)

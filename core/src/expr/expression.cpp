@@ -2,9 +2,9 @@
 #include <charconv>
 #include <cstdlib>
 #include <optional>
-#include <regex>
 #include <system_error>
 
+#include "switchboard/regex.hpp"
 #include "switchboard/status.hpp"
 #include "switchboard/template.hpp"
 
@@ -19,7 +19,7 @@ struct Expression::Node {
   nlohmann::json literal;
   Reference reference;
   std::shared_ptr<const Node> left, right;
-  std::shared_ptr<const std::regex> pattern;
+  std::optional<Regex> pattern;
 };
 
 namespace {
@@ -66,25 +66,6 @@ bool truthy(const nlohmann::json& value) {
 // libstdc++ reads the number of a back-reference (\12) or of a repetition count ({2,5})
 // without an overflow check: undefined behaviour, and a wrapped value can make the pattern
 // mean another. No pattern needs such a number of ten digits or more, so those are refused.
-bool hasOverlongRegexNumber(std::string_view pattern) {
-  const auto digitsAt = [&](std::size_t i) {
-    std::size_t n = 0;
-    while (i + n < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + n]))) ++n;
-    return n;
-  };
-  for (std::size_t i = 0; i < pattern.size(); ++i) {
-    if (pattern[i] == '\\') {
-      if (digitsAt(i + 1) > 9) return true;
-      ++i;  // an escaped character starts nothing
-    } else if (pattern[i] == '{') {
-      const auto first = digitsAt(i + 1);
-      const auto comma = i + 1 + first;
-      if (first > 9 || (comma < pattern.size() && pattern[comma] == ',' && digitsAt(comma + 1) > 9)) return true;
-    }
-  }
-  return false;
-}
-
 class Parser {
  public:
   Parser(std::string_view text, const Scope& scope) : text_(text), scope_(scope) { advance(); }
@@ -229,13 +210,11 @@ class Parser {
       auto node = std::make_shared<Node>();
       node->kind = Node::Kind::Matches;
       node->left = left;
-      if (hasOverlongRegexNumber(token_.text)) {
-        fail(token_.offset, "invalid regular expression: a back-reference or repetition count of ten digits or more");
-      }
       try {
-        node->pattern = std::make_shared<const std::regex>(token_.text, std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        fail(token_.offset, std::string("invalid regular expression: ") + e.what());
+        node->pattern.emplace(token_.text);
+      } catch (const RegexSyntaxError& e) {
+        fail(token_.offset, std::string("invalid regular expression: ") + e.what() + " (at offset " +
+                                std::to_string(e.offset()) + " in the pattern)");
       }
       advance();
       return node;
@@ -383,7 +362,12 @@ nlohmann::json evaluate(const Node& node, const Message& message) {
       }
       return asText(haystack).find(asText(needle)) != std::string::npos;
     }
-    case Node::Kind::Matches: return std::regex_search(asText(evaluate(*node.left, message)), *node.pattern);
+    case Node::Kind::Matches: try { return node.pattern->search(asText(evaluate(*node.left, message)));
+      } catch (const MessageError&) {
+        throw;
+      } catch (const std::runtime_error& e) {
+        throw MessageError(e.what());
+      }
     case Node::Kind::Exists: try { return !evaluate(*node.left, message).is_null();
       } catch (const MessageError&) {
         return false;  // a body that is not JSON/XML has no such value
