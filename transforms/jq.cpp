@@ -12,6 +12,7 @@ extern "C" {
 #include <string>
 #include <string_view>
 
+#include "jq_native.hpp"
 #include "transforms.hpp"
 
 namespace switchboard::transforms {
@@ -297,8 +298,7 @@ class JvParser {
 
 /// Writes a jq value as compact JSON into a std::string, byte for byte what jq 1.6's
 /// jv_dump_string(value, 0) writes: jq's printer appends to a jq string piece by piece and was
-/// a fifth of a small program's time. Numbers take the shortest digits that read back to the
-/// same double (as jq's dtoa), laid out as jq lays them out; strings escape what jq escapes.
+/// a fifth of a small program's time.
 class JsonWriter {
  public:
   /// Appends `value` (borrowed, not freed).
@@ -345,81 +345,10 @@ class JsonWriter {
   std::string take() { return std::move(out_); }
 
  private:
-  void number(double d) {
-    if (d != d) {
-      out_ += "null";  // JSON has no NaN; jq writes null
-      return;
-    }
-    d = std::clamp(d, -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
-    char buffer[64];
-    const auto written = std::to_chars(buffer, buffer + sizeof buffer, d, std::chars_format::scientific).ptr;
-    // "-d.ddde+XX": the sign, the digits without the point, and the decimal exponent.
-    std::string_view text(buffer, static_cast<std::size_t>(written - buffer));
-    if (text.front() == '-') {
-      out_ += '-';
-      text.remove_prefix(1);
-    }
-    const auto e = text.find('e');
-    std::string digits(1, text[0]);
-    if (e > 1) digits.append(text.substr(2, e - 2));
-    int exponent = 0;
-    std::from_chars(text.data() + e + (text[e + 1] == '+' ? 2 : 1), text.data() + text.size(), exponent);
-    int decpt = exponent + 1;  // digits before the point
-    const int count = static_cast<int>(digits.size());
-    if (decpt <= -4 || decpt > count + 15) {
-      out_ += digits[0];
-      if (count > 1) {
-        out_ += '.';
-        out_.append(digits, 1);
-      }
-      out_ += 'e';
-      int shown = decpt - 1;
-      out_ += shown < 0 ? '-' : '+';
-      shown = std::abs(shown);
-      if (shown < 10) out_ += '0';  // at least two digits, as "%+.2d"
-      out_ += std::to_string(shown);
-    } else if (decpt <= 0) {
-      out_ += "0.";
-      out_.append(static_cast<std::size_t>(-decpt), '0');
-      out_ += digits;
-    } else if (decpt >= count) {
-      out_ += digits;
-      out_.append(static_cast<std::size_t>(decpt - count), '0');
-    } else {
-      out_.append(digits, 0, static_cast<std::size_t>(decpt));
-      out_ += '.';
-      out_.append(digits, static_cast<std::size_t>(decpt));
-    }
-  }
-
+  void number(double d) { jq_native::appendNumber(out_, d); }
   void string(jv value) {
-    const char* text = jv_string_value(value);
-    const char* end = text + jv_string_length_bytes(jv_copy(value));
-    out_ += '"';
-    const char* plain = text;  // the start of bytes written as they are
-    for (const char* at = text; at != end; ++at) {
-      const auto byte = static_cast<unsigned char>(*at);
-      if (byte >= 0x20 && byte != '"' && byte != '\\' && byte != 0x7F) continue;  // UTF-8 bytes included
-      out_.append(plain, at);
-      plain = at + 1;
-      switch (byte) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\b': out_ += "\\b"; break;
-        case '\t': out_ += "\\t"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\f': out_ += "\\f"; break;
-        default: {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out_ += "\\u00";
-          out_ += kHex[byte >> 4];
-          out_ += kHex[byte & 0x0F];
-        }
-      }
-    }
-    out_.append(plain, end);
-    out_ += '"';
+    jq_native::appendString(out_,
+                            {jv_string_value(value), static_cast<std::size_t>(jv_string_length_bytes(jv_copy(value)))});
   }
 
   std::string out_;
@@ -482,10 +411,19 @@ class JqProgram {
 
 class Jq final : public Transform {
  public:
-  Jq(std::shared_ptr<JqProgram> program, bool all) : program_(std::move(program)), all_(all) {}
+  Jq(std::shared_ptr<JqProgram> program, jq_native::ProgramPtr native, bool all)
+      : program_(std::move(program)), native_(std::move(native)), all_(all) {}
 
   Status apply(Message& message) override {
     const auto& body = message.body();
+    if (native_) {
+      std::string out;
+      switch (jq_native::run(*native_, body, all_, out)) {
+        case jq_native::Outcome::Output: message.setBody(std::move(out), "application/json"); return Status::ok();
+        case jq_native::Outcome::NoOutput: return Status::drop();
+        case jq_native::Outcome::Declined: break;  // libjq runs it, and reports any error
+      }
+    }
     JvParser parser(body);
     jv input = parser.parse();
     if (!jv_is_valid(input)) return Status::badInput("jq: body is not valid JSON: " + parser.error());
@@ -536,6 +474,7 @@ class Jq final : public Transform {
 
  private:
   std::shared_ptr<JqProgram> program_;
+  jq_native::ProgramPtr native_;  // null when the program is outside the native evaluator
   bool all_;
 };
 
@@ -556,7 +495,8 @@ void registerJq(Registrar& registrar) {
         jq_state* state = program->acquire(error);
         if (!state) throw OptionError("program", error);
         program->release(state);
-        return std::make_unique<Jq>(std::move(program), options.boolean("all"));
+        return std::make_unique<Jq>(std::move(program), jq_native::compile(options.string("program")),
+                                    options.boolean("all"));
       });
 }
 
