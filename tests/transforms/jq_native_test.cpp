@@ -4,6 +4,10 @@
 
 #include <catch2/catch.hpp>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include <random>
 #include <string>
 #include <vector>
@@ -17,10 +21,23 @@ using namespace switchboard::transforms;
 
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+/// jq 1.6 leaks while folding some constant expressions (`3 <= 1`) and on some errors. What
+/// libjq allocates for the reference here is not this test's to report; the step's own use
+/// of libjq is still checked.
+struct LibjqLeaksIgnored {
+  LibjqLeaksIgnored() { __lsan_disable(); }
+  ~LibjqLeaksIgnored() { __lsan_enable(); }
+};
+#else
+struct LibjqLeaksIgnored {};
+#endif
+
 /// libjq running one program, compiled once.
 class Libjq {
  public:
   explicit Libjq(const std::string& program) : state_(jq_init()) {
+    [[maybe_unused]] const LibjqLeaksIgnored ignored;
     jq_set_error_cb(
         state_, [](void*, jv message) { jv_free(message); }, nullptr);
     compiled_ = jq_compile(state_, program.c_str());
@@ -34,6 +51,7 @@ class Libjq {
   /// The first output (or with `all` the array of all), "<none>" for no output, "<error>"
   /// for an error before the output taken.
   std::string run(const std::string& input, bool all) {
+    [[maybe_unused]] const LibjqLeaksIgnored ignored;
     jq_start(state_, jv_parse(input.c_str()), 0);
     jv outputs = jv_array();
     std::string result;
