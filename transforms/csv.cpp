@@ -2,6 +2,7 @@
 // line breaks inside quotes).
 #include <algorithm>
 
+#include "switchboard/json_parse.hpp"
 #include "transforms.hpp"
 
 namespace switchboard::transforms {
@@ -143,7 +144,7 @@ class JsonToCsv final : public Transform {
     }
     nlohmann::ordered_json rows;
     try {
-      rows = nlohmann::ordered_json::parse(message.body());
+      rows = json::parse<nlohmann::ordered_json>(message.body());
     } catch (const nlohmann::json::exception& e) {
       return Status::badInput(std::string("body is not valid JSON: ") + e.what());
     }

@@ -9,291 +9,72 @@ extern "C" {
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "jq_native.hpp"
+#include "switchboard/json_reader.hpp"
 #include "transforms.hpp"
 
 namespace switchboard::transforms {
 
 namespace {
 
-/// Reads a message body (strict JSON, RFC 8259) straight into jq values. jq 1.6's own parser
-/// reads a byte at a time through a token buffer, which made parsing most of a jq step's
-/// time, and it leaks memory on some malformed inputs, which a bus fed by strangers cannot
-/// afford. The values are the ones jq builds: numbers are doubles rounded as strtod rounds,
-/// strings go through jv_string_sized (which replaces invalid UTF-8 as jq does), keys are set
-/// in document order, and a lone low surrogate escape becomes U+FFFD. jq's own extensions
-/// (nan, 01, .5, raw control characters in strings) are refused, as every other step refuses
-/// them; so is nesting deeper than jq's limit of 256.
-class JvParser {
+/// A jq value owned: freed unless released.
+class Jv {
  public:
-  explicit JvParser(std::string_view text) : begin_(text.data()), at_(text.data()), end_(text.data() + text.size()) {}
-
-  /// The value; an invalid jv when the text is not JSON, with error() saying why.
-  jv parse() {
-    if (end_ - at_ >= 3 && std::string_view(at_, 3) == "\xEF\xBB\xBF") at_ += 3;  // a UTF-8 byte order mark
-    skipSpace();
-    jv result = value(0);
-    if (!jv_is_valid(result)) return result;
-    skipSpace();
-    if (at_ != end_) {
-      jv_free(result);
-      return fail("unexpected text after the JSON value");
-    }
-    return result;
+  explicit Jv(jv value) : value_(value) {}
+  Jv(Jv&& other) noexcept : value_(std::exchange(other.value_, jv_invalid())) {}
+  Jv& operator=(Jv&& other) noexcept {
+    std::swap(value_, other.value_);
+    return *this;
   }
-
-  /// What was wrong and where: "expected ':' at line 1, column 7".
-  std::string error() const {
-    int line = 1;
-    const char* line_start = begin_;
-    for (const char* p = begin_; p < error_at_; ++p) {
-      if (*p == '\n') {
-        ++line;
-        line_start = p + 1;
-      }
-    }
-    return std::string(error_) + " at line " + std::to_string(line) + ", column " +
-           std::to_string(error_at_ - line_start + 1);
-  }
+  Jv(const Jv&) = delete;
+  Jv& operator=(const Jv&) = delete;
+  ~Jv() { jv_free(value_); }
+  jv release() { return std::exchange(value_, jv_invalid()); }
 
  private:
-  static constexpr int kMaxDepth = 256;  // jq's own limit
+  jv value_;
+};
 
-  jv fail(const char* what) {
-    if (!error_) {
-      error_ = what;
-      error_at_ = at_;
-    }
-    return jv_invalid();
-  }
-  void skipSpace() {
-    while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) ++at_;
-  }
-  jv literal(std::string_view word, jv value) {
-    if (static_cast<std::size_t>(end_ - at_) < word.size() || std::string_view(at_, word.size()) != word) {
-      return fail("expected a JSON value");
-    }
-    at_ += word.size();
-    return value;
-  }
+/// Builds jq values from switchboard::json::Reader (strict JSON, RFC 8259). jq 1.6's own
+/// parser reads a byte at a time through a token buffer, which made parsing most of a jq
+/// step's time, and it leaks memory on some malformed inputs, which a bus fed by strangers
+/// cannot afford. The values are the ones jq builds: numbers are doubles rounded as strtod
+/// rounds (beyond a double: infinite or zero, as strtod makes them), strings go through
+/// jv_string_sized (which replaces invalid UTF-8 and lone low surrogates as jq does), keys
+/// are set in document order. jq's own extensions (nan, 01, .5, raw control characters in
+/// strings) are refused, as every other step refuses them; so is nesting deeper than jq's
+/// limit of 256.
+struct JvBuilder {
+  using Value = Jv;
+  using Array = Jv;
+  using Object = Jv;
+  static constexpr json::ReaderOptions kOptions{256, false, true};
 
-  jv value(int depth) {
-    if (at_ == end_) return fail("unexpected end of the text");
-    switch (*at_) {
-      case '{': return object(depth + 1);
-      case '[': return array(depth + 1);
-      case '"': return string();
-      case 't': return literal("true", jv_true());
-      case 'f': return literal("false", jv_false());
-      case 'n': return literal("null", jv_null());
-      default: return number();
-    }
-  }
-
-  jv object(int depth) {
-    if (depth > kMaxDepth) return fail("nested deeper than 256 levels");
-    ++at_;  // {
-    jv result = jv_object();
-    skipSpace();
-    if (at_ != end_ && *at_ == '}') {
-      ++at_;
-      return result;
-    }
-    for (;;) {
-      if (at_ == end_ || *at_ != '"') break;
-      jv key = string();
-      if (!jv_is_valid(key)) break;
-      skipSpace();
-      if (at_ == end_ || *at_ != ':') {
-        jv_free(key);
-        fail("expected ':' after an object key");
-        break;
-      }
-      ++at_;
-      skipSpace();
-      jv member = value(depth);
-      if (!jv_is_valid(member)) {
-        jv_free(key);
-        break;
-      }
-      result = jv_object_set(result, key, member);
-      skipSpace();
-      if (at_ != end_ && *at_ == '}') {
-        ++at_;
-        return result;
-      }
-      if (at_ == end_ || *at_ != ',') {
-        fail("expected ',' or '}' in an object");
-        break;
-      }
-      ++at_;
-      skipSpace();
-    }
-    fail("expected a string key in an object");
-    jv_free(result);
-    return jv_invalid();
-  }
-
-  jv array(int depth) {
-    if (depth > kMaxDepth) return fail("nested deeper than 256 levels");
-    ++at_;  // [
-    jv result = jv_array();
-    skipSpace();
-    if (at_ != end_ && *at_ == ']') {
-      ++at_;
-      return result;
-    }
-    for (;;) {
-      jv element = value(depth);
-      if (!jv_is_valid(element)) break;
-      result = jv_array_append(result, element);
-      skipSpace();
-      if (at_ != end_ && *at_ == ']') {
-        ++at_;
-        return result;
-      }
-      if (at_ == end_ || *at_ != ',') {
-        fail("expected ',' or ']' in an array");
-        break;
-      }
-      ++at_;
-      skipSpace();
-    }
-    jv_free(result);
-    return jv_invalid();
-  }
-
-  static int hexDigit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-  /// The four hex digits at at_, consumed; -1 when they are not four hex digits.
-  long hex4() {
-    if (end_ - at_ < 4) return -1;
-    long value = 0;
-    for (int i = 0; i < 4; ++i) {
-      const int digit = hexDigit(at_[i]);
-      if (digit < 0) return -1;
-      value = value * 16 + digit;
-    }
-    at_ += 4;
-    return value;
-  }
-  void appendUtf8(unsigned long codepoint) {
-    if (codepoint < 0x80) {
-      scratch_ += static_cast<char>(codepoint);
-    } else if (codepoint < 0x800) {
-      scratch_ += static_cast<char>(0xC0 | (codepoint >> 6));
-      scratch_ += static_cast<char>(0x80 | (codepoint & 0x3F));
-    } else if (codepoint < 0x10000) {
-      scratch_ += static_cast<char>(0xE0 | (codepoint >> 12));
-      scratch_ += static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F));
-      scratch_ += static_cast<char>(0x80 | (codepoint & 0x3F));
-    } else {
-      scratch_ += static_cast<char>(0xF0 | (codepoint >> 18));
-      scratch_ += static_cast<char>(0x80 | ((codepoint >> 12) & 0x3F));
-      scratch_ += static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F));
-      scratch_ += static_cast<char>(0x80 | (codepoint & 0x3F));
-    }
-  }
-
-  jv string() {
-    ++at_;  // "
-    const char* start = at_;
-    // Plain text up to the closing quote: no copy before jv_string_sized.
-    while (at_ != end_ && *at_ != '"' && *at_ != '\\' && static_cast<unsigned char>(*at_) >= 0x20) ++at_;
-    if (at_ != end_ && *at_ == '"') {
-      ++at_;
-      return jv_string_sized(start, static_cast<int>(at_ - 1 - start));
-    }
-    scratch_.assign(start, at_);
-    while (at_ != end_) {
-      const char c = *at_;
-      if (c == '"') {
-        ++at_;
-        return jv_string_sized(scratch_.data(), static_cast<int>(scratch_.size()));
-      }
-      if (static_cast<unsigned char>(c) < 0x20) return fail("control character in a string (write it as an escape)");
-      ++at_;
-      if (c != '\\') {
-        scratch_ += c;
-        continue;
-      }
-      if (at_ == end_) break;
-      switch (*at_++) {
-        case '"': scratch_ += '"'; break;
-        case '\\': scratch_ += '\\'; break;
-        case '/': scratch_ += '/'; break;
-        case 'b': scratch_ += '\b'; break;
-        case 'f': scratch_ += '\f'; break;
-        case 'n': scratch_ += '\n'; break;
-        case 'r': scratch_ += '\r'; break;
-        case 't': scratch_ += '\t'; break;
-        case 'u': {
-          long codepoint = hex4();
-          if (codepoint < 0) return fail("invalid \\uXXXX escape");
-          if (codepoint >= 0xD800 && codepoint <= 0xDBFF) {
-            if (end_ - at_ < 2 || at_[0] != '\\' || at_[1] != 'u') return fail("invalid \\uXXXX\\uXXXX surrogate pair");
-            at_ += 2;
-            const long low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) return fail("invalid \\uXXXX\\uXXXX surrogate pair");
-            codepoint = 0x10000 + ((codepoint - 0xD800) << 10) + (low - 0xDC00);
-          }
-          // A lone low surrogate is encoded as it is; jv_string_sized turns it into U+FFFD.
-          appendUtf8(static_cast<unsigned long>(codepoint));
-          break;
-        }
-        default: --at_; return fail("invalid escape in a string");
-      }
-    }
-    return fail("unterminated string");
-  }
-
-  jv number() {
-    // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-    const char* start = at_;
-    auto digits = [&] {
-      const char* from = at_;
-      while (at_ != end_ && *at_ >= '0' && *at_ <= '9') ++at_;
-      return at_ != from;
-    };
-    if (at_ != end_ && *at_ == '-') ++at_;
-    if (at_ != end_ && *at_ == '0') {
-      ++at_;
-    } else if (!digits()) {
-      return fail("expected a JSON value");
-    }
-    if (at_ != end_ && *at_ == '.') {
-      ++at_;
-      if (!digits()) return fail("expected digits after the decimal point");
-    }
-    if (at_ != end_ && (*at_ == 'e' || *at_ == 'E')) {
-      ++at_;
-      if (at_ != end_ && (*at_ == '+' || *at_ == '-')) ++at_;
-      if (!digits()) return fail("expected digits in the exponent");
-    }
+  Value null() { return Jv(jv_null()); }
+  Value boolean(bool value) { return Jv(value ? jv_true() : jv_false()); }
+  std::optional<Value> number(std::string_view literal) {
     double number = 0;
-    const auto [end, error] = std::from_chars(start, at_, number);
-    if (error == std::errc::result_out_of_range) {
-      // Beyond a double: infinite or zero, as strtod (and so jq) makes it.
-      number = std::strtod(std::string(start, at_).c_str(), nullptr);
-    } else if (error != std::errc() || end != at_) {
-      return fail("invalid number");
-    }
-    return jv_number(number);
+    const auto [end, error] = std::from_chars(literal.data(), literal.data() + literal.size(), number);
+    if (error == std::errc::result_out_of_range) number = std::strtod(std::string(literal).c_str(), nullptr);
+    return Jv(jv_number(number));
   }
-
-  const char* begin_;
-  const char* at_;
-  const char* end_;
-  const char* error_ = nullptr;
-  const char* error_at_ = nullptr;
-  std::string scratch_;  // a string with escapes, decoded
+  Value string(std::string_view bytes, bool) {
+    return Jv(jv_string_sized(bytes.data(), static_cast<int>(bytes.size())));
+  }
+  Array beginArray() { return Jv(jv_array()); }
+  void append(Array& array, Value&& item) { array = Jv(jv_array_append(array.release(), item.release())); }
+  Value endArray(Array&& array) { return std::move(array); }
+  Object beginObject() { return Jv(jv_object()); }
+  void set(Object& object, std::string_view key, bool, Value&& value) {
+    object =
+        Jv(jv_object_set(object.release(), jv_string_sized(key.data(), static_cast<int>(key.size())), value.release()));
+  }
+  std::optional<Value> endObject(Object&& object) { return std::move(object); }
 };
 
 /// Writes a jq value as compact JSON into a std::string, byte for byte what jq 1.6's
@@ -424,9 +205,11 @@ class Jq final : public Transform {
         case jq_native::Outcome::Declined: break;  // libjq runs it, and reports any error
       }
     }
-    JvParser parser(body);
-    jv input = parser.parse();
-    if (!jv_is_valid(input)) return Status::badInput("jq: body is not valid JSON: " + parser.error());
+    JvBuilder builder;
+    json::Reader reader(body, builder, JvBuilder::kOptions);
+    auto read = reader.read();
+    if (!read) return Status::badInput("jq: body is not valid JSON: " + reader.error());
+    jv input = read->release();
     std::string error;
     jq_state* state = program_->acquire(error);
     if (!state) {

@@ -1,5 +1,7 @@
 #include "jq_native.hpp"
 
+#include "switchboard/json_reader.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -218,129 +220,50 @@ void setMember(ScratchVector<Member>& members, std::string_view key, const Node*
 // ---------------------------------------------------------------------------------------
 // Reading a body
 
-/// Strict UTF-8 (RFC 3629): what it accepts, jq keeps byte for byte.
-bool validUtf8(const unsigned char* at, const unsigned char* end) {
-  while (at != end) {
-    const unsigned char c = *at;
-    if (c < 0x80) {
-      ++at;
-      continue;
-    }
-    int length = 0;
-    std::uint32_t codepoint = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      length = 2;
-      codepoint = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      length = 3;
-      codepoint = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      length = 4;
-      codepoint = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - at < length) return false;
-    for (int i = 1; i < length; ++i) {
-      if ((at[i] & 0xC0) != 0x80) return false;
-      codepoint = (codepoint << 6) | (at[i] & 0x3F);
-    }
-    if ((length == 3 && codepoint < 0x800) || (length == 4 && (codepoint < 0x10000 || codepoint > 0x10FFFF)) ||
-        (codepoint >= 0xD800 && codepoint <= 0xDFFF)) {
-      return false;
-    }
-    at += length;
-  }
-  return true;
-}
-
-/// Reads strict JSON into nodes; null for anything it does not read exactly as jq's step
-/// does (malformed text, invalid UTF-8, lone surrogates, duplicate keys, numbers beyond a
-/// double, nesting deeper than 256), which the libjq path then reads and reports.
-class Reader {
+/// Builds nodes from switchboard::json::Reader. It refuses what it does not read exactly as
+/// jq's step does (invalid UTF-8, lone surrogates, duplicate keys, numbers beyond a double,
+/// nesting deeper than 256), which the libjq path then reads and reports.
+class NodeBuilder {
  public:
-  Reader(std::string_view text, Arena& arena)
-      : at_(text.data()),
-        end_(text.data() + text.size()),
-        arena_(arena),
-        items_(arena.resource()),
-        members_(arena.resource()),
-        decoded_(arena.resource()) {}
+  using Value = const Node*;
+  using Array = std::size_t;   // where its items start in items_
+  using Object = std::size_t;  // where its members start in members_
+  static constexpr json::ReaderOptions kOptions{256, true, false};
 
-  const Node* parse() {
-    if (end_ - at_ >= 3 && std::string_view(at_, 3) == "\xEF\xBB\xBF") at_ += 3;
-    skipSpace();
-    const Node* result = value(0);
-    skipSpace();
-    return result && at_ == end_ ? result : nullptr;
+  explicit NodeBuilder(Arena& arena) : arena_(arena), items_(arena.resource()), members_(arena.resource()) {}
+
+  Value null() { return &kNull; }
+  Value boolean(bool value) { return value ? &kTrue : &kFalse; }
+  std::optional<Value> number(std::string_view literal) {
+    double number = 0;
+    const auto [end, error] = std::from_chars(literal.data(), literal.data() + literal.size(), number);
+    if (error != std::errc()) return std::nullopt;  // beyond a double
+    return arena_.number(number);
+  }
+  Value string(std::string_view bytes, bool in_text) {
+    return in_text ? arena_.string(bytes) : arena_.copyString(bytes);
+  }
+  Array beginArray() { return items_.size(); }
+  void append(Array&, Value&& item) { items_.push_back(item); }
+  Value endArray(Array&& start) {
+    const Node* array = arena_.array(items_.data() + start, items_.size() - start);
+    items_.resize(start);
+    return array;
+  }
+  Object beginObject() { return members_.size(); }
+  void set(Object&, std::string_view key, bool key_in_text, Value&& value) {
+    members_.push_back({key_in_text ? key : text(arena_.copyString(key)), value});
+  }
+  std::optional<Value> endObject(Object&& start) {
+    const Member* first = members_.data() + start;
+    const std::size_t count = members_.size() - start;
+    if (hasDuplicateKey(first, count)) return std::nullopt;
+    const Node* object = arena_.object(first, count);
+    members_.resize(start);
+    return object;
   }
 
  private:
-  static constexpr int kMaxDepth = 256;
-
-  void skipSpace() {
-    while (at_ != end_ && (*at_ == ' ' || *at_ == '\n' || *at_ == '\r' || *at_ == '\t')) ++at_;
-  }
-  const Node* literal(std::string_view word, const Node* node) {
-    if (static_cast<std::size_t>(end_ - at_) < word.size() || std::string_view(at_, word.size()) != word)
-      return nullptr;
-    at_ += word.size();
-    return node;
-  }
-
-  const Node* value(int depth) {
-    if (at_ == end_) return nullptr;
-    switch (*at_) {
-      case '{': return object(depth + 1);
-      case '[': return array(depth + 1);
-      case '"': {
-        const auto bytes = string();
-        return bytes ? arena_.string(*bytes) : nullptr;
-      }
-      case 't': return literal("true", &kTrue);
-      case 'f': return literal("false", &kFalse);
-      case 'n': return literal("null", &kNull);
-      default: return number();
-    }
-  }
-
-  const Node* object(int depth) {
-    if (depth > kMaxDepth) return nullptr;
-    ++at_;  // {
-    const std::size_t mark = members_.size();
-    skipSpace();
-    if (at_ != end_ && *at_ == '}') {
-      ++at_;
-      return arena_.object(nullptr, 0);
-    }
-    for (;;) {
-      if (at_ == end_ || *at_ != '"') return nullptr;
-      const auto key = string();
-      if (!key) return nullptr;
-      skipSpace();
-      if (at_ == end_ || *at_ != ':') return nullptr;
-      ++at_;
-      skipSpace();
-      const Node* member = value(depth);
-      if (!member) return nullptr;
-      members_.push_back({*key, member});
-      skipSpace();
-      if (at_ != end_ && *at_ == '}') {
-        ++at_;
-        break;
-      }
-      if (at_ == end_ || *at_ != ',') return nullptr;
-      ++at_;
-      skipSpace();
-    }
-    const Member* first = members_.data() + mark;
-    const std::size_t count = members_.size() - mark;
-    if (hasDuplicateKey(first, count)) return nullptr;
-    const Node* result = arena_.object(first, count);
-    members_.resize(mark);
-    return result;
-  }
-
   static bool hasDuplicateKey(const Member* members, std::size_t count) {
     if (count <= 16) {
       for (std::size_t i = 1; i < count; ++i) {
@@ -357,168 +280,9 @@ class Reader {
     return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
   }
 
-  const Node* array(int depth) {
-    if (depth > kMaxDepth) return nullptr;
-    ++at_;  // [
-    const std::size_t mark = items_.size();
-    skipSpace();
-    if (at_ != end_ && *at_ == ']') {
-      ++at_;
-      return arena_.array(nullptr, 0);
-    }
-    for (;;) {
-      const Node* item = value(depth);
-      if (!item) return nullptr;
-      items_.push_back(item);
-      skipSpace();
-      if (at_ != end_ && *at_ == ']') {
-        ++at_;
-        break;
-      }
-      if (at_ == end_ || *at_ != ',') return nullptr;
-      ++at_;
-      skipSpace();
-    }
-    const Node* result = arena_.array(items_.data() + mark, items_.size() - mark);
-    items_.resize(mark);
-    return result;
-  }
-
-  static int hexDigit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-  long hex4() {
-    if (end_ - at_ < 4) return -1;
-    long value = 0;
-    for (int i = 0; i < 4; ++i) {
-      const int digit = hexDigit(at_[i]);
-      if (digit < 0) return -1;
-      value = value * 16 + digit;
-    }
-    at_ += 4;
-    return value;
-  }
-
-  /// The string's bytes: in the body when it has no escapes, else decoded into scratch memory.
-  std::optional<std::string_view> string() {
-    ++at_;  // "
-    const char* start = at_;
-    bool ascii = true;
-    while (at_ != end_ && *at_ != '"' && *at_ != '\\' && static_cast<unsigned char>(*at_) >= 0x20) {
-      ascii = ascii && static_cast<unsigned char>(*at_) < 0x80;
-      ++at_;
-    }
-    if (at_ != end_ && *at_ == '"') {
-      const std::string_view bytes(start, static_cast<std::size_t>(at_ - start));
-      ++at_;
-      if (!ascii && !validUtf8(reinterpret_cast<const unsigned char*>(bytes.data()),
-                               reinterpret_cast<const unsigned char*>(bytes.data() + bytes.size()))) {
-        return std::nullopt;
-      }
-      return bytes;
-    }
-    decoded_.assign(start, at_);
-    while (at_ != end_) {
-      const char c = *at_;
-      if (c == '"') {
-        ++at_;
-        if (!validUtf8(reinterpret_cast<const unsigned char*>(decoded_.data()),
-                       reinterpret_cast<const unsigned char*>(decoded_.data() + decoded_.size()))) {
-          return std::nullopt;
-        }
-        return text(arena_.copyString({decoded_.data(), decoded_.size()}));
-      }
-      if (static_cast<unsigned char>(c) < 0x20) return std::nullopt;
-      ++at_;
-      if (c != '\\') {
-        decoded_ += c;
-        continue;
-      }
-      if (at_ == end_) return std::nullopt;
-      switch (*at_++) {
-        case '"': decoded_ += '"'; break;
-        case '\\': decoded_ += '\\'; break;
-        case '/': decoded_ += '/'; break;
-        case 'b': decoded_ += '\b'; break;
-        case 'f': decoded_ += '\f'; break;
-        case 'n': decoded_ += '\n'; break;
-        case 'r': decoded_ += '\r'; break;
-        case 't': decoded_ += '\t'; break;
-        case 'u': {
-          long codepoint = hex4();
-          if (codepoint < 0 || (codepoint >= 0xDC00 && codepoint <= 0xDFFF)) return std::nullopt;
-          if (codepoint >= 0xD800 && codepoint <= 0xDBFF) {
-            if (end_ - at_ < 2 || at_[0] != '\\' || at_[1] != 'u') return std::nullopt;
-            at_ += 2;
-            const long low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) return std::nullopt;
-            codepoint = 0x10000 + ((codepoint - 0xD800) << 10) + (low - 0xDC00);
-          }
-          appendUtf8(static_cast<std::uint32_t>(codepoint));
-          break;
-        }
-        default: return std::nullopt;
-      }
-    }
-    return std::nullopt;
-  }
-
-  void appendUtf8(std::uint32_t codepoint) {
-    if (codepoint < 0x80) {
-      decoded_ += static_cast<char>(codepoint);
-    } else if (codepoint < 0x800) {
-      decoded_ += static_cast<char>(0xC0 | (codepoint >> 6));
-      decoded_ += static_cast<char>(0x80 | (codepoint & 0x3F));
-    } else if (codepoint < 0x10000) {
-      decoded_ += static_cast<char>(0xE0 | (codepoint >> 12));
-      decoded_ += static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F));
-      decoded_ += static_cast<char>(0x80 | (codepoint & 0x3F));
-    } else {
-      decoded_ += static_cast<char>(0xF0 | (codepoint >> 18));
-      decoded_ += static_cast<char>(0x80 | ((codepoint >> 12) & 0x3F));
-      decoded_ += static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F));
-      decoded_ += static_cast<char>(0x80 | (codepoint & 0x3F));
-    }
-  }
-
-  const Node* number() {
-    // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-    const char* start = at_;
-    auto digits = [&] {
-      const char* from = at_;
-      while (at_ != end_ && *at_ >= '0' && *at_ <= '9') ++at_;
-      return at_ != from;
-    };
-    if (at_ != end_ && *at_ == '-') ++at_;
-    if (at_ != end_ && *at_ == '0') {
-      ++at_;
-    } else if (!digits()) {
-      return nullptr;
-    }
-    if (at_ != end_ && *at_ == '.') {
-      ++at_;
-      if (!digits()) return nullptr;
-    }
-    if (at_ != end_ && (*at_ == 'e' || *at_ == 'E')) {
-      ++at_;
-      if (at_ != end_ && (*at_ == '+' || *at_ == '-')) ++at_;
-      if (!digits()) return nullptr;
-    }
-    double number = 0;
-    const auto [end, error] = std::from_chars(start, at_, number);
-    if (error != std::errc() || end != at_) return nullptr;  // beyond a double, among others
-    return arena_.number(number);
-  }
-
-  const char* at_;
-  const char* end_;
   Arena& arena_;
   ScratchVector<const Node*> items_;  // items of the arrays being read, innermost last
   ScratchVector<Member> members_;     // members of the objects being read, innermost last
-  std::pmr::string decoded_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -818,10 +582,7 @@ class Compiler {
         default: throw CompileFailure{};  // `\(` interpolation among others
       }
     }
-    if (!validUtf8(reinterpret_cast<const unsigned char*>(decoded.data()),
-                   reinterpret_cast<const unsigned char*>(decoded.data() + decoded.size()))) {
-      throw CompileFailure{};
-    }
+    if (!json::isValidUtf8(decoded)) throw CompileFailure{};
     token_.kind = Token::String;
     token_.string = std::move(decoded);
   }
@@ -1438,10 +1199,7 @@ class Evaluator {
 
 ProgramPtr compile(std::string_view source) {
   auto program = std::make_unique<Program>();
-  if (!validUtf8(reinterpret_cast<const unsigned char*>(source.data()),
-                 reinterpret_cast<const unsigned char*>(source.data() + source.size()))) {
-    return nullptr;
-  }
+  if (!json::isValidUtf8(source)) return nullptr;
   try {
     program->root = Compiler(source, *program).program();
   } catch (const CompileFailure&) {
@@ -1457,7 +1215,8 @@ Outcome run(const Program& program, std::string_view body, bool all, std::string
     ~Release() { arena.release(); }
   } release{arena};
   try {
-    const Node* input = Reader(body, arena).parse();
+    NodeBuilder builder(arena);
+    const auto input = json::Reader(body, builder, NodeBuilder::kOptions).read();
     if (!input) return Outcome::Declined;
     Evaluator evaluator(arena);
     if (all) {
@@ -1466,7 +1225,7 @@ Outcome run(const Program& program, std::string_view body, bool all, std::string
         outputs.push_back(node);
         return true;
       };
-      evaluator.eval(program.root, input, collect);
+      evaluator.eval(program.root, *input, collect);
       write(out, arena.array(outputs.data(), outputs.size()));
       return Outcome::Output;
     }
@@ -1475,7 +1234,7 @@ Outcome run(const Program& program, std::string_view body, bool all, std::string
       first = node;
       return false;
     };
-    evaluator.eval(program.root, input, stop);
+    evaluator.eval(program.root, *input, stop);
     if (!first) return Outcome::NoOutput;
     write(out, first);
     return Outcome::Output;

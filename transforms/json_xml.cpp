@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "switchboard/json_parse.hpp"
 #include "switchboard/xml.hpp"
 #include "transforms.hpp"
 
@@ -60,7 +61,7 @@ class JsonToXml final : public Transform {
     }
     nlohmann::ordered_json json;
     try {
-      json = nlohmann::ordered_json::parse(message.body());
+      json = json::parse<nlohmann::ordered_json>(message.body());
     } catch (const nlohmann::json::exception& e) {
       return Status::badInput(std::string("body is not valid JSON: ") + e.what());
     }

@@ -2,7 +2,9 @@
 // what converts is converted back. A refused input is a bad-input Status; an exception, a
 // crash, a sanitizer report or a hang is a finding, and so is XML written by json-to-xml
 // that xml-to-json refuses. The jq step's own JSON parser is checked here too: `.` must give
-// exactly what libjq's parser and printer give.
+// exactly what libjq's parser and printer give; and switchboard::json::parse must give what
+// nlohmann/json's parser gives, value or error.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,6 +15,7 @@ extern "C" {
 }
 
 #include "fuzz_plugins.hpp"
+#include "switchboard/json_parse.hpp"
 
 namespace {
 
@@ -65,6 +68,47 @@ void compareWithJq(const std::string& input) {
   }
 }
 
+// The same kinds of value throughout (an unsigned and a signed 5 compare equal in nlohmann).
+bool sameTree(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b) {
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_object()) {
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
+      if (ia.key() != ib.key() || !sameTree(ia.value(), ib.value())) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (!sameTree(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  return a == b || (a.is_number_float() && std::isnan(a.get<double>()) && std::isnan(b.get<double>()));
+}
+
+void compareWithNlohmann(const std::string& input) {
+  std::string ours_error;
+  std::string theirs_error;
+  nlohmann::ordered_json ours;
+  nlohmann::ordered_json theirs;
+  try {
+    ours = json::parse<nlohmann::ordered_json>(input);
+  } catch (const nlohmann::json::exception& e) {
+    ours_error = e.what();
+  }
+  try {
+    theirs = nlohmann::ordered_json::parse(input);
+  } catch (const nlohmann::json::exception& e) {
+    theirs_error = e.what();
+  }
+  if (ours_error != theirs_error || (ours_error.empty() && !sameTree(ours, theirs))) {
+    std::fprintf(stderr, "json::parse differs from nlohmann/json:\n ours: %s\n nlohmann: %s\n",
+                 ours_error.empty() ? ours.dump().c_str() : ours_error.c_str(),
+                 theirs_error.empty() ? theirs.dump().c_str() : theirs_error.c_str());
+    std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -86,6 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   compareWithJq(input);
+  compareWithNlohmann(input);
 
   // The input as JSON, then the XML made from it back to JSON.
   if (fuzz::run(*steps->to_xml_rooted, input, "application/json", out)) readBack(out);

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "switchboard/json_parse.hpp"
 #include "switchboard/status.hpp"
 
 namespace switchboard {
@@ -67,7 +68,7 @@ std::string Message::takeBody() {
 const nlohmann::json& Message::jsonBody() const {
   if (!json_body_) {
     try {
-      json_body_ = std::make_shared<const nlohmann::json>(nlohmann::json::parse(body_));
+      json_body_ = std::make_shared<const nlohmann::json>(json::parse<nlohmann::json>(body_));
     } catch (const nlohmann::json::parse_error& e) {
       throw MessageError(std::string("body is not valid JSON: ") + e.what());
     }
