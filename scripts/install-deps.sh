@@ -12,7 +12,7 @@ packages=(
   libboost-program-options-dev libyaml-cpp-dev nlohmann-json3-dev
   libpugixml-dev catch2 python3 procps
   libssl-dev libcurl4-openssl-dev curl openssl libjq-dev
-  libsqlite3-dev sqlite3 libpq-dev librabbitmq-dev libpcre2-dev
+  libsqlite3-dev sqlite3 libpq-dev librabbitmq-dev libpcre2-dev libmimalloc-dev
   # scripts/fuzz.sh: clang 14; libclang-rt-14-dev carries libFuzzer and the sanitizer
   # runtimes for it, llvm-14 the symbolizer that puts names in their reports.
   clang-14 libclang-rt-14-dev llvm-14
