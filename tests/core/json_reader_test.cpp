@@ -5,30 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "json_same_tree.hpp"
 #include "switchboard/json_parse.hpp"
 #include "switchboard/json_reader.hpp"
 
 using namespace switchboard;
 
 namespace {
-
-template <typename Json>
-bool sameTree(const Json& a, const Json& b) {
-  if (a.type() != b.type() || a.size() != b.size()) return false;
-  if (a.is_object()) {
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
-      if (ia.key() != ib.key() || !sameTree(ia.value(), ib.value())) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!sameTree(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  return a == b;
-}
 
 /// json::parse gives what nlohmann's parser gives: the same tree (value kinds and key order
 /// included) or the same exception message.
@@ -50,7 +33,7 @@ void checkSameAsNlohmann(const std::string& text) {
     theirs_error = e.what();
   }
   CHECK(ours_error == theirs_error);
-  if (ours_error.empty() && theirs_error.empty()) CHECK(sameTree(ours, theirs));
+  if (ours_error.empty() && theirs_error.empty()) CHECK(testing::sameTree(ours, theirs));
 }
 
 /// What a Reader with a counting builder says about `text`: "ok" or its error.

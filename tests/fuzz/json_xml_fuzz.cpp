@@ -4,7 +4,6 @@
 // that xml-to-json refuses. The jq step's own JSON parser is checked here too: `.` must give
 // exactly what libjq's parser and printer give; and switchboard::json::parse must give what
 // nlohmann/json's parser gives, value or error.
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +14,7 @@ extern "C" {
 }
 
 #include "fuzz_plugins.hpp"
+#include "json_same_tree.hpp"
 #include "switchboard/json_parse.hpp"
 
 namespace {
@@ -68,24 +68,6 @@ void compareWithJq(const std::string& input) {
   }
 }
 
-// The same kinds of value throughout (an unsigned and a signed 5 compare equal in nlohmann).
-bool sameTree(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b) {
-  if (a.type() != b.type() || a.size() != b.size()) return false;
-  if (a.is_object()) {
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
-      if (ia.key() != ib.key() || !sameTree(ia.value(), ib.value())) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!sameTree(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  return a == b || (a.is_number_float() && std::isnan(a.get<double>()) && std::isnan(b.get<double>()));
-}
-
 void compareWithNlohmann(const std::string& input) {
   std::string ours_error;
   std::string theirs_error;
@@ -101,7 +83,7 @@ void compareWithNlohmann(const std::string& input) {
   } catch (const nlohmann::json::exception& e) {
     theirs_error = e.what();
   }
-  if (ours_error != theirs_error || (ours_error.empty() && !sameTree(ours, theirs))) {
+  if (ours_error != theirs_error || (ours_error.empty() && !testing::sameTree(ours, theirs))) {
     std::fprintf(stderr, "json::parse differs from nlohmann/json:\n ours: %s\n nlohmann: %s\n",
                  ours_error.empty() ? ours.dump().c_str() : ours_error.c_str(),
                  theirs_error.empty() ? theirs.dump().c_str() : theirs_error.c_str());
