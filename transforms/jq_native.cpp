@@ -1,6 +1,6 @@
 #include "jq_native.hpp"
 
-#include "switchboard/json_reader.hpp"
+#include "switchboard/json_parse.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -13,7 +13,6 @@
 #include <limits>
 #include <memory_resource>
 #include <optional>
-#include <span>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -397,9 +396,7 @@ enum class Op : std::uint8_t {
   Type,
   Empty,
   ToString,
-  Select,  // kids: condition
-  Map,     // kids: f
-  If,      // kids: condition, then, else
+  If,  // kids: condition, then, else
 };
 
 struct Ast {
@@ -527,64 +524,32 @@ class Compiler {
     at_ += end;
   }
 
+  /// A string literal: jq's escapes are JSON's, so the JSON reader decodes it once the
+  /// literal is known to hold neither interpolation nor surrogate escapes (which jq 1.6
+  /// decodes its own way); a literal it refuses (raw control characters, invalid UTF-8) is
+  /// left to libjq.
   void lexString() {
-    ++at_;  // "
-    std::string decoded;
-    auto hex4 = [&]() -> long {
-      if (source_.size() - at_ < 4) throw CompileFailure{};
-      long value = 0;
-      for (int i = 0; i < 4; ++i) {
-        const char h = source_[at_ + i];
-        const int digit = h >= '0' && h <= '9'   ? h - '0'
-                          : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                          : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                                                 : -1;
-        if (digit < 0) throw CompileFailure{};
-        value = value * 16 + digit;
+    std::size_t end = at_ + 1;
+    for (; end < source_.size() && source_[end] != '"'; ++end) {
+      if (source_[end] != '\\') continue;
+      const auto escape = source_.substr(end + 1, 3);
+      if (escape.starts_with('(')) throw CompileFailure{};
+      if (escape.size() == 3 && escape[0] == 'u' && (escape[1] == 'd' || escape[1] == 'D') &&
+          std::string_view("89abcdefABCDEF").find(escape[2]) != std::string_view::npos) {
+        throw CompileFailure{};
       }
-      at_ += 4;
-      return value;
-    };
-    for (;;) {
-      if (at_ >= source_.size()) throw CompileFailure{};
-      const char c = source_[at_++];
-      if (c == '"') break;
-      if (c != '\\') {
-        decoded += c;
-        continue;
-      }
-      if (at_ >= source_.size()) throw CompileFailure{};
-      switch (source_[at_++]) {
-        case '"': decoded += '"'; break;
-        case '\\': decoded += '\\'; break;
-        case '/': decoded += '/'; break;
-        case 'b': decoded += '\b'; break;
-        case 'f': decoded += '\f'; break;
-        case 'n': decoded += '\n'; break;
-        case 'r': decoded += '\r'; break;
-        case 't': decoded += '\t'; break;
-        case 'u': {
-          const long codepoint = hex4();
-          // Surrogates (paired or not) are jq's to decode.
-          if (codepoint >= 0xD800 && codepoint <= 0xDFFF) throw CompileFailure{};
-          if (codepoint < 0x80) {
-            decoded += static_cast<char>(codepoint);
-          } else if (codepoint < 0x800) {
-            decoded += static_cast<char>(0xC0 | (codepoint >> 6));
-            decoded += static_cast<char>(0x80 | (codepoint & 0x3F));
-          } else {
-            decoded += static_cast<char>(0xE0 | (codepoint >> 12));
-            decoded += static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F));
-            decoded += static_cast<char>(0x80 | (codepoint & 0x3F));
-          }
-          break;
-        }
-        default: throw CompileFailure{};  // `\(` interpolation among others
-      }
+      ++end;  // the escaped character
     }
-    if (!json::isValidUtf8(decoded)) throw CompileFailure{};
+    if (end >= source_.size()) throw CompileFailure{};
+    nlohmann::json decoded;
+    try {
+      decoded = json::parse<nlohmann::json>(source_.substr(at_, end + 1 - at_));
+    } catch (const nlohmann::json::exception&) {
+      throw CompileFailure{};
+    }
     token_.kind = Token::String;
-    token_.string = std::move(decoded);
+    token_.string = decoded.get<std::string>();
+    at_ = end + 1;
   }
 
   bool isPunct(std::string_view punct) const { return token_.kind == Token::Punct && token_.text == punct; }
@@ -870,13 +835,23 @@ class Compiler {
       while (accept(";")) args.push_back(pipe());
       expect(")");
     }
-    static constexpr std::pair<std::string_view, Op> kNoArgs[] = {
+    if (args.size() == 1) {
+      // As jq defines them: def select(f): if f then . else empty end; def map(f): [.[] | f];
+      if (name == "select") {
+        std::vector<Ast> kids;
+        kids.push_back(std::move(args[0]));
+        kids.push_back(make(Op::Identity));
+        kids.push_back(make(Op::Empty));
+        return make(Op::If, std::move(kids));
+      }
+      if (name == "map") return make(Op::Collect, vec(then(make(Op::Iterate), std::move(args[0]))));
+      throw CompileFailure{};
+    }
+    static constexpr std::pair<std::string_view, Op> kBuiltins[] = {
         {"length", Op::Length}, {"add", Op::Add},   {"keys", Op::Keys},   {"keys_unsorted", Op::KeysUnsorted},
         {"not", Op::Not},       {"type", Op::Type}, {"empty", Op::Empty}, {"tostring", Op::ToString}};
-    static constexpr std::pair<std::string_view, Op> kOneArg[] = {{"select", Op::Select}, {"map", Op::Map}};
-    using Builtins = std::span<const std::pair<std::string_view, Op>>;
-    for (const auto& [builtin, op] : args.empty() ? Builtins(kNoArgs) : Builtins(kOneArg)) {
-      if (builtin == name && args.size() <= 1) return make(op, std::move(args));
+    for (const auto& [builtin, op] : kBuiltins) {
+      if (builtin == name && args.empty()) return make(op);
     }
     throw CompileFailure{};
   }
@@ -1026,23 +1001,6 @@ class Evaluator {
         std::string dumped;
         write(dumped, in);
         return emit(arena_.copyString(dumped));
-      }
-      case Op::Select: {
-        auto keep = [&](const Node* node) { return truthy(node) ? emit(in) : true; };
-        return eval(ast.kids[0], in, keep);
-      }
-      case Op::Map: {
-        if (in->kind != Kind::Array && in->kind != Kind::Object) throw Decline{};
-        ScratchVector<const Node*> items(arena_.resource());
-        auto collect = [&](const Node* node) {
-          items.push_back(node);
-          return true;
-        };
-        const std::uint32_t count = in->size;
-        for (std::uint32_t i = 0; i < count; ++i) {
-          eval(ast.kids[0], in->kind == Kind::Array ? in->items[i] : in->members[i].value, collect);
-        }
-        return emit(arena_.array(items.data(), items.size()));
       }
       case Op::If: {
         auto branch = [&](const Node* condition) { return eval(ast.kids[truthy(condition) ? 1 : 2], in, emit); };
